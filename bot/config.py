@@ -1,0 +1,158 @@
+"""The one Settings object. Nothing else in membot reads the environment.
+
+Values come from the process environment and from a ``.env`` file in the working
+directory. ``.env.example`` lists every field below with its default and meaning.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    """Every setting of membot. Field names map to upper-case environment variables."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    # --- LLM (any OpenAI-compatible Chat Completions endpoint) -------------------------
+    llm_base_url: str | None = Field(
+        default=None,
+        description="Base URL of an OpenAI-compatible API (Ollama, vLLM, LM Studio, llama.cpp, Azure-style). Empty = api.openai.com.",
+    )
+    llm_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("LLM_API_KEY", "OPENAI_API_KEY", "llm_api_key"),
+        description="API key (LLM_API_KEY or OPENAI_API_KEY). Local servers usually need none.",
+    )
+    llm_model: str = Field(default="gpt-4o-mini", description="Chat model name.")
+    llm_context_window: int = Field(default=16_000, ge=2_048, description="Tokens the agent may use per prompt (<= the model's window).")
+    llm_reply_reserve: int = Field(default=1_024, ge=64, description="Tokens kept free for the model's reply.")
+    llm_timeout_s: float = Field(default=60.0, gt=0, description="Seconds to wait for one LLM call.")
+    llm_max_retries: int = Field(default=3, ge=0, le=10, description="Retries on rate limits, 5xx and connection errors (bounded backoff).")
+    llm_temperature: float = Field(default=0.3, ge=0, le=2)
+
+    # --- Embeddings ------------------------------------------------------------------------
+    embedding_provider: Literal["fastembed", "openai"] = Field(default="fastembed")
+    embedding_model: str = Field(default="sentence-transformers/all-MiniLM-L6-v2")
+    embedding_model_path: str | None = Field(default=None, description="Local model directory for fastembed (no download).")
+    embedding_base_url: str | None = Field(default=None, description="OpenAI-compatible /v1 base for embeddings (provider=openai). Defaults to LLM_BASE_URL.")
+    embedding_api_key: SecretStr | None = Field(default=None, description="Key for the embeddings endpoint. Defaults to the LLM key.")
+    embedding_batch_size: int = Field(default=64, ge=1, le=2048)
+    embedding_cache_dir: str = Field(default="./data/models", description="Where fastembed caches downloaded models.")
+
+    # --- Redis (hot state, queues) ---------------------------------------------------------
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0")
+    redis_prefix: str = Field(default="membot", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+
+    # --- Qdrant (recall and archival vectors) ----------------------------------------------
+    qdrant_url: str | None = Field(default=None, description="Qdrant server URL; empty = embedded engine under QDRANT_PATH.")
+    qdrant_api_key: SecretStr | None = None
+    qdrant_path: str = Field(default="./data/qdrant", description="Directory of the embedded Qdrant engine.")
+    qdrant_collection_prefix: str = Field(default="membot", pattern=r"^[A-Za-z0-9_-]{1,40}$")
+
+    # --- Memory ------------------------------------------------------------------------------
+    persona: str = Field(default="", description="Initial persona block text; empty = built-in default.")
+    core_persona_limit: int = Field(default=2_000, ge=100, le=20_000, description="Characters in the persona block.")
+    core_human_limit: int = Field(default=2_000, ge=100, le=20_000, description="Characters in the human block.")
+    memory_warning_fraction: float = Field(default=0.7, gt=0.1, lt=1.0, description="Prompt share of the budget that triggers the memory-pressure alert.")
+    memory_evict_fraction: float = Field(default=0.5, gt=0.05, lt=1.0, description="Share of the FIFO evicted on flush.")
+    max_chain_steps: int = Field(default=6, ge=1, le=50, description="Maximum LLM calls chained from one event.")
+    tool_result_max_chars: int = Field(default=2_500, ge=200, description="Tool results are cut to this length with a visible note.")
+    tool_arg_max_chars: int = Field(default=8_000, ge=100, description="Largest accepted string argument of a tool.")
+    search_page_size: int = Field(default=5, ge=1, le=50, description="Hits per page of the search tools.")
+
+    # --- Service -------------------------------------------------------------------------------
+    workers: int = Field(default=32, ge=1, le=1024, description="Concurrent per-user workers in this process.")
+    rate_limit_per_minute: int = Field(default=20, ge=0, description="Messages per user per minute (0 = off).")
+    step_timeout_s: float = Field(default=300.0, gt=0, description="Upper bound of one agent step (lock lease).")
+    ops_host: str = Field(default="127.0.0.1")
+    ops_port: int = Field(default=0, ge=0, le=65535, description="HTTP port for /healthz /readyz /metrics (0 = off).")
+    log_level: str = Field(default="INFO")
+    log_format: Literal["auto", "json", "console"] = Field(default="auto")
+    tiktoken_cache_dir: str | None = Field(default=None, description="Offline tiktoken files (exported as TIKTOKEN_CACHE_DIR).")
+
+    # --- Heartbeats ------------------------------------------------------------------------------
+    heartbeat_enabled: bool = Field(default=True)
+    heartbeat_tick_s: float = Field(default=5.0, gt=0)
+    heartbeat_idle_s: float = Field(default=600.0, gt=0, description="First reflection this long after a conversation goes idle.")
+    heartbeat_away_s: float = Field(default=21_600.0, gt=0, description="Cadence while the user is away.")
+    heartbeat_stop_after_s: float = Field(default=604_800.0, gt=0, description="No more heartbeats this long after the user's last message.")
+    heartbeat_daily_budget: int = Field(default=6, ge=0, description="Heartbeat LLM calls per user per day.")
+    heartbeat_proactive: bool = Field(default=False, description="Allow heartbeat output to be sent to users.")
+    archival_merge_threshold: float = Field(default=0.92, gt=0, le=1.0, description="Similarity above which archival items count as duplicates.")
+
+    # --- Platforms ---------------------------------------------------------------------------------
+    discord_token: SecretStr | None = None
+    discord_admin_ids: str = Field(default="", description="Comma-separated Discord user ids allowed admin commands besides server admins.")
+    slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = Field(default=None, description="xapp- token for Socket Mode.")
+    slack_signing_secret: SecretStr | None = Field(default=None, description="For HTTP mode.")
+    slack_mode: Literal["socket", "http"] = Field(default="socket")
+    slack_port: int = Field(default=3000, ge=1, le=65535)
+    slack_admin_ids: str = Field(default="", description="Comma-separated Slack user ids allowed admin commands besides workspace admins.")
+    slack_api_url: str | None = Field(default=None, description="Override of the Slack Web API base URL (tests).")
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        v = v.upper()
+        if v not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+        return v
+
+    @model_validator(mode="after")
+    def _export_tiktoken_dir(self) -> Settings:
+        if self.tiktoken_cache_dir:
+            os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(Path(self.tiktoken_cache_dir).resolve()))
+        return self
+
+    # --- derived -----------------------------------------------------------------------------
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.llm_base_url) or self.llm_api_key is not None
+
+    @property
+    def prompt_budget(self) -> int:
+        return self.llm_context_window - self.llm_reply_reserve
+
+    @property
+    def discord_enabled(self) -> bool:
+        return self.discord_token is not None
+
+    @property
+    def slack_enabled(self) -> bool:
+        if self.slack_bot_token is None:
+            return False
+        return self.slack_app_token is not None if self.slack_mode == "socket" else self.slack_signing_secret is not None
+
+    def require_llm(self) -> None:
+        if not self.llm_configured:
+            raise ConfigError(
+                "No LLM endpoint configured. Set OPENAI_API_KEY (or LLM_API_KEY) for OpenAI, "
+                "or LLM_BASE_URL for a local server, e.g. http://localhost:11434/v1 (Ollama), "
+                "http://localhost:8000/v1 (vLLM), http://localhost:1234/v1 (LM Studio), "
+                "http://localhost:8080/v1 (llama.cpp server); also set LLM_MODEL."
+            )
+
+
+def load_settings(env_file: str | None = ".env", **overrides: object) -> Settings:
+    """Build Settings, translating validation errors into ConfigError naming the field."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors():
+            field = ".".join(str(x) for x in err["loc"]).upper()
+            parts.append(f"{field}: {err['msg']}")
+        raise ConfigError("Invalid settings: " + "; ".join(parts)) from None

@@ -1,0 +1,68 @@
+"""The project's exceptions. Every error raised on purpose derives from ``MembotError``.
+
+    MembotError
+    ├── ConfigError            misconfiguration a person must fix (missing key, bad value)
+    ├── LLMError               the chat/embedding endpoint failed
+    │   ├── LLMTimeout         no answer in time (after retries)
+    │   ├── LLMUnavailable     connection refused, 5xx or rate limit after bounded retries
+    │   ├── ContextOverflow    the server said the prompt is longer than its window
+    │   └── ModelBehaviorError the model answered something we cannot use
+    ├── EmbeddingError         embeddings could not be produced (model missing offline, ...)
+    ├── StoreError             Redis or Qdrant failed
+    │   └── DimensionMismatch  stored vectors have another size than the embedder's
+    ├── ToolError              a tool call failed; the text goes back to the model
+    └── AdminError             an admin operation was refused (bad input, nothing changed)
+
+Library errors (redis, qdrant, openai) are translated into these in the one module that
+imports the library.
+"""
+
+from __future__ import annotations
+
+
+class MembotError(Exception):
+    """Root of every error membot raises on purpose."""
+
+
+class ConfigError(MembotError):
+    """A setting is missing or wrong; the message names the setting."""
+
+
+class LLMError(MembotError):
+    """The LLM endpoint failed."""
+
+
+class LLMTimeout(LLMError):
+    """The LLM did not answer within the configured timeout."""
+
+
+class LLMUnavailable(LLMError):
+    """The LLM endpoint refused, rate-limited or errored after bounded retries."""
+
+
+class ContextOverflow(LLMError):
+    """The server rejected the prompt as longer than the model's context window."""
+
+
+class ModelBehaviorError(LLMError):
+    """The model produced output that cannot be used at all."""
+
+
+class EmbeddingError(MembotError):
+    """Embeddings could not be computed."""
+
+
+class StoreError(MembotError):
+    """A storage backend (Redis or Qdrant) failed."""
+
+
+class DimensionMismatch(StoreError):
+    """The vector store holds vectors of another dimension than the embedder produces."""
+
+
+class ToolError(MembotError):
+    """A tool call failed; its message is returned to the model as the tool result."""
+
+
+class AdminError(MembotError):
+    """An admin/self-service memory operation was refused; nothing was changed."""
