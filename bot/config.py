@@ -8,19 +8,27 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
 
+NO_LLM = (
+    "No LLM endpoint configured. Set OPENAI_API_KEY (or LLM_API_KEY) for OpenAI, "
+    "or LLM_BASE_URL for a local server, e.g. http://localhost:11434/v1 (Ollama), "
+    "http://localhost:8000/v1 (vLLM), http://localhost:1234/v1 (LM Studio), "
+    "http://localhost:8080/v1 (llama.cpp server); also set LLM_MODEL."
+)
+
 
 class Settings(BaseSettings):
     """Every setting of membot. Field names map to upper-case environment variables."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True,
+        env_ignore_empty=True,
     )
 
     # --- LLM (any OpenAI-compatible Chat Completions endpoint) -------------------------
@@ -88,6 +96,7 @@ class Settings(BaseSettings):
     heartbeat_stop_after_s: float = Field(default=604_800.0, gt=0, description="No more heartbeats this long after the user's last message.")
     heartbeat_daily_budget: int = Field(default=6, ge=0, description="Heartbeat LLM calls per user per day.")
     heartbeat_proactive: bool = Field(default=False, description="Allow heartbeat output to be sent to users.")
+    login_gap_s: float = Field(default=21_600.0, gt=0, description="A user message after this long away adds a login event telling the agent the gap.")
     archival_merge_threshold: float = Field(default=0.92, gt=0, le=1.0, description="Similarity above which archival items count as duplicates.")
 
     # --- Platforms ---------------------------------------------------------------------------------
@@ -136,15 +145,10 @@ class Settings(BaseSettings):
 
     def require_llm(self) -> None:
         if not self.llm_configured:
-            raise ConfigError(
-                "No LLM endpoint configured. Set OPENAI_API_KEY (or LLM_API_KEY) for OpenAI, "
-                "or LLM_BASE_URL for a local server, e.g. http://localhost:11434/v1 (Ollama), "
-                "http://localhost:8000/v1 (vLLM), http://localhost:1234/v1 (LM Studio), "
-                "http://localhost:8080/v1 (llama.cpp server); also set LLM_MODEL."
-            )
+            raise ConfigError(NO_LLM)
 
 
-def load_settings(env_file: str | None = ".env", **overrides: object) -> Settings:
+def load_settings(env_file: str | None = ".env", **overrides: Any) -> Settings:
     """Build Settings, translating validation errors into ConfigError naming the field."""
     from pydantic import ValidationError
 

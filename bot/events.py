@@ -88,6 +88,10 @@ class Reply:
 
 
 class Outbox(Protocol):
-    """An adapter's delivery seam: send one reply to the platform."""
+    """An adapter's delivery seam: send one reply to the platform; hear when a step ended."""
 
     async def deliver(self, reply: Reply) -> None: ...
+
+    async def completed(self, event: Event) -> None:
+        """The event's step is committed and all its replies delivered (stop typing...)."""
+        ...

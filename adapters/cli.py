@@ -1,0 +1,233 @@
+"""The ``membot`` command: run the service, chat in a terminal, manage memory."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bot.config import Settings, load_settings
+from bot.errors import AdminError, ConfigError, MembotError
+
+log = logging.getLogger("membot")
+
+DESCRIPTION = """\
+membot: a Discord/Slack bot where every user gets a long-lived agent that remembers them.
+Configuration comes from environment variables and a .env file (see .env.example)."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="membot", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--env-file", default=".env", help="settings file to read (default: .env)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="start the bot: Discord and/or Slack when their tokens are "
+                         "set, otherwise a terminal chat",
+                         description="Start every platform adapter whose credentials are set "
+                         "(DISCORD_TOKEN; SLACK_BOT_TOKEN with SLACK_APP_TOKEN or "
+                         "SLACK_SIGNING_SECRET). With none, open the terminal chat.")
+    run.add_argument("--user", default="local", help="terminal chat user name (default: local)")
+
+    chat = sub.add_parser("chat", help="chat with your agent in this terminal",
+                          description="Terminal chat with one user's agent. Type /help inside.")
+    chat.add_argument("--user", default="local", help="user name (memory key terminal:local:NAME)")
+
+    mem = sub.add_parser("memory", help="inspect, search, import, export or reset a user's memory",
+                         description="Memory operations. KEY is a user key such as "
+                         "terminal:local:alice, discord:GUILD:USERID or slack:TEAM:USERID.")
+    msub = mem.add_subparsers(dest="action", metavar="ACTION", required=True)
+    show = msub.add_parser("show", help="core memory, summary, counts, next heartbeat")
+    srch = msub.add_parser("search", help="search recall or archival memory",
+                           description="Queries come as arguments, or one per line on stdin. "
+                           "Prints results per query.")
+    srch.add_argument("queries", nargs="*", help="queries (default: read lines from stdin)")
+    srch.add_argument("--kind", choices=["recall", "archival"], default="recall")
+    srch.add_argument("--limit", type=int, default=5, help="hits per query (1-100, default 5)")
+    srch.add_argument("--json", action="store_true", help="one JSON line per query")
+    imp = msub.add_parser("import", help="import past messages (JSON lines) into recall",
+                          description="Each line: {\"role\": \"user|assistant|system\", "
+                          "\"content\": \"...\", \"timestamp\": \"ISO-8601 or epoch\", "
+                          "\"name\": \"optional speaker\"}. Every line is checked before "
+                          "anything is written.")
+    imp.add_argument("file", help="JSON-lines file, or - for stdin")
+    exp = msub.add_parser("export", help="write everything of a user as JSON")
+    exp.add_argument("--out", default="-", help="output file (default: stdout)")
+    rst = msub.add_parser("reset", help="delete all memory of a user")
+    rst.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    lnk = msub.add_parser("link", help="let another platform identity share this user's memory")
+    lnk.add_argument("identity", help="the identity to link, e.g. slack:T123:U456")
+    for sp in (show, srch, imp, exp, rst, lnk):
+        sp.add_argument("--user", required=True, metavar="KEY", help="user key")
+
+    hb = sub.add_parser("heartbeat", help="trigger one heartbeat for a user now",
+                        description="Queue a reflection heartbeat for KEY through the user's "
+                        "queue (waits for a running step).")
+    hb.add_argument("--user", required=True, metavar="KEY")
+
+    sync = sub.add_parser("sync-commands", help="register Discord slash commands (run after upgrades)",
+                          description="Push the slash command tree to Discord. Use --guild for "
+                          "instant registration in one server while testing.")
+    sync.add_argument("--guild", default=None, help="guild id (default: global)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command is None:
+        _parser().print_help()
+        return 0
+    try:
+        settings = load_settings(args.env_file)
+        from bot.logs import configure_logging
+        configure_logging(settings.log_level, settings.log_format)
+        return asyncio.run(_dispatch(args, settings))
+    except ConfigError as exc:
+        print(f"membot: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except AdminError as exc:
+        print(f"membot: {exc}", file=sys.stderr)
+        return 1
+    except MembotError as exc:
+        print(f"membot: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "run":
+        return await cmd_run(settings, args.user)
+    if args.command == "chat":
+        return await cmd_chat(settings, args.user)
+    if args.command == "memory":
+        return await _with_service(settings, lambda svc: cmd_memory(svc, args))
+    if args.command == "heartbeat":
+        return await cmd_heartbeat(settings, args.user)
+    if args.command == "sync-commands":
+        from adapters.discord_adapter import sync_commands
+        return await sync_commands(settings, args.guild)
+    raise ConfigError(f"unknown command {args.command}")
+
+
+def _service(settings: Settings, need_llm: bool = True) -> Any:
+    from bot.service import Service
+    if need_llm:
+        settings.require_llm()
+        return Service.build(settings)
+    from bot.service import DisabledLLM  # memory commands need no LLM
+    llm = None if settings.llm_configured else DisabledLLM()
+    return Service.build(settings, llm=llm)
+
+
+async def _with_service(settings: Settings, fn: Callable[[Any], Awaitable[int]]) -> int:
+    svc = _service(settings, need_llm=False)
+    await svc.open()
+    try:
+        return await fn(svc)
+    finally:
+        await svc.writer.flush()
+        await svc.close()
+
+
+async def cmd_run(settings: Settings, user: str) -> int:
+    settings.require_llm()
+    from adapters.runner import run_service
+    return await run_service(settings, terminal_user=user)
+
+
+async def cmd_chat(settings: Settings, user: str) -> int:
+    settings.require_llm()
+    from adapters.terminal import run_chat
+    svc = _service(settings)
+    await svc.start()
+    try:
+        await run_chat(svc, user)
+    finally:
+        await svc.stop()
+    return 0
+
+
+async def cmd_heartbeat(settings: Settings, user: str) -> int:
+    svc = _service(settings)
+    await svc.open()
+    try:
+        status = await svc.admin.heartbeat_now(user, actor="cli")
+        print(f"heartbeat for {user}: {status}")
+    finally:
+        await svc.close()
+    return 0
+
+
+async def cmd_memory(svc: Any, args: argparse.Namespace) -> int:
+    admin, user = svc.admin, args.user
+    if args.action == "show":
+        print(json.dumps(await admin.show(user), indent=2, ensure_ascii=False))
+    elif args.action == "search":
+        queries = args.queries or [q.strip() for q in sys.stdin if q.strip()]
+        for q in queries:
+            hits = await admin.search(user, args.kind, q, args.limit)
+            if args.json:
+                print(json.dumps({"query": q, "hits": hits}, ensure_ascii=False), flush=True)
+            else:
+                print(f"# {q}")
+                for h in hits:
+                    print(f"  {h['score']:.3f}  [{h['timestamp'][:16]}] {h['role']}: {h['text']}")
+    elif args.action == "import":
+        return await _import(admin, user, args.file)
+    elif args.action == "export":
+        data = json.dumps(await admin.export(user), indent=2, ensure_ascii=False)
+        if args.out == "-":
+            print(data)
+        else:
+            with open(args.out, "w", encoding="utf-8") as f:
+                f.write(data)
+            print(f"wrote {args.out}", file=sys.stderr)
+    elif args.action == "reset":
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise AdminError("refusing to reset without confirmation; pass --yes")
+            if input(f"Delete ALL memory of {user}? [y/N] ").strip().lower() not in ("y", "yes"):
+                print("cancelled")
+                return 1
+        await admin.reset(user)
+        print(f"memory of {user} deleted")
+    elif args.action == "link":
+        await admin.link(args.identity, user)
+        print(f"{args.identity} now shares the memory of {user}")
+    return 0
+
+
+async def _import(admin: Any, user: str, path: str) -> int:
+    from rich.progress import Progress
+    if path == "-":
+        lines = sys.stdin.read().splitlines()
+    else:
+        try:
+            with open(path, encoding="utf-8") as f:
+                lines = f.read().splitlines()
+        except OSError as exc:
+            raise AdminError(f"cannot read {path}: {exc.strerror}") from None
+    with Progress(transient=True) as bar:
+        task = bar.add_task("importing", total=len(lines))
+        n = await admin.import_lines(user, lines, lambda done, total: bar.update(task, completed=done, total=total))
+    print(f"imported {n} messages into recall memory of {user}")
+    return 0
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,320 @@
+"""Dense text embeddings: local ONNX models through fastembed, or an OpenAI-compatible API.
+
+- ``FastEmbedEmbedder``: fastembed ``TextEmbedding`` (default all-MiniLM-L6-v2, 384-dim,
+  L2-normalized). With a model directory it loads from there and never touches the network;
+  otherwise fastembed downloads into the cache dir on first use. The model is loaded lazily,
+  once; inference runs in a worker thread, one batch at a time (onnxruntime already uses
+  every core), and single-text calls (search queries) go through a small LRU cache.
+- ``OpenAIEmbedder``: ``/v1/embeddings`` through ``AsyncOpenAI``; its errors become
+  ``EmbeddingError`` here.
+
+Both expose ``dim`` and an optional ``load()`` to pay the model load (or learn an API
+model's dimension) at startup instead of on the first message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bot.errors import EmbeddingError
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+
+    from bot.config import Settings
+    from bot.protocols import Embedder
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+QUERY_CACHE_SIZE = 512
+_OPENAI_DIMS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072,
+                "text-embedding-ada-002": 1536}
+
+
+class _LRU:
+    """Thread-safe small LRU of text -> float32 vector."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._data: OrderedDict[str, np.ndarray[Any, np.dtype[np.float32]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> list[float] | None:
+        with self._lock:
+            vec = self._data.get(key)
+            if vec is None:
+                return None
+            self._data.move_to_end(key)
+        return [float(x) for x in vec]
+
+    def put(self, key: str, vec: Sequence[float]) -> None:
+        if self._size <= 0:
+            return
+        with self._lock:
+            self._data[key] = np.asarray(vec, dtype=np.float32)
+            self._data.move_to_end(key)
+            while len(self._data) > self._size:
+                self._data.popitem(last=False)
+
+
+class FastEmbedEmbedder:
+    """Local embeddings with fastembed (ONNX on CPU)."""
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        model_path: str | Path | None = None,
+        cache_dir: str | Path | None = None,
+        batch_size: int = 64,
+        threads: int | None = None,
+        query_cache_size: int = QUERY_CACHE_SIZE,
+    ) -> None:
+        self.model = model
+        self.model_path = Path(model_path).expanduser() if model_path else None
+        self.cache_dir = str(cache_dir) if cache_dir else None
+        self.batch_size = batch_size
+        self._threads = threads
+        self._engine: Any = None
+        self._dim: int | None = None
+        self._load_lock = threading.Lock()
+        self._run_lock = threading.Lock()
+        self._cache = _LRU(query_cache_size)
+
+    @property
+    def dim(self) -> int:
+        """Vector size; known from the model registry or config.json without loading."""
+        if self._dim is None:
+            self._dim = self._declared_dim()
+        return self._dim
+
+    async def load(self) -> None:
+        """Load the model now (slow: ~1 s) instead of on the first ``embed``."""
+        await asyncio.to_thread(self._load)
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        if len(texts) == 1:
+            hit = self._cache.get(texts[0])
+            if hit is not None:
+                return [hit]
+        out: list[list[float]] = []
+        for start in range(0, len(texts), self.batch_size):
+            chunk = list(texts[start : start + self.batch_size])
+            out.extend(await asyncio.to_thread(self._embed_sync, chunk))
+        if len(texts) == 1:
+            self._cache.put(texts[0], out[0])
+        return out
+
+    # --- worker-thread side ------------------------------------------------------------------
+    def _embed_sync(self, texts: list[str]) -> list[list[float]]:
+        engine = self._load()
+        try:
+            with self._run_lock:
+                arrays = list(engine.embed(texts, batch_size=self.batch_size))
+        except Exception as exc:
+            raise EmbeddingError(f"fastembed failed on a batch of {len(texts)} texts: {exc}") from exc
+        return [np.asarray(a, dtype=np.float32).tolist() for a in arrays]
+
+    def _load(self) -> Any:
+        if self._engine is not None:
+            return self._engine
+        with self._load_lock:
+            if self._engine is None:
+                engine = self._open()
+                try:
+                    size = len(next(iter(engine.embed(["probe"]))))
+                except Exception as exc:
+                    raise EmbeddingError(f"embedding model {self.model!r} failed a probe: {exc}") from exc
+                if self._dim is not None and size != self._dim:
+                    raise EmbeddingError(f"embedding model {self.model!r} gives {size}-dim vectors, "
+                                         f"not the {self._dim} its description declares")
+                self._dim, self._engine = size, engine
+        return self._engine
+
+    def _open(self) -> Any:
+        from fastembed import TextEmbedding
+
+        kwargs: dict[str, Any] = {"cache_dir": self.cache_dir, "threads": self._threads}
+        if self.model_path is not None:
+            self._check_model_dir()
+            self._register_custom_model()
+            kwargs["specific_model_path"] = str(self.model_path)
+        try:
+            return TextEmbedding(self.model, **kwargs)
+        except Exception as exc:
+            raise EmbeddingError(self._load_failure(exc)) from exc
+
+    def _load_failure(self, exc: Exception) -> str:
+        if self.model_path is not None:
+            return (f"could not load embedding model {self.model!r} from EMBEDDING_MODEL_PATH="
+                    f"{self.model_path}: {exc}")
+        return (f"could not load embedding model {self.model!r}: it is not in EMBEDDING_CACHE_DIR="
+                f"{self.cache_dir} and could not be downloaded ({exc}). Offline? Set "
+                "EMBEDDING_MODEL_PATH to a local ONNX model directory (model.onnx, tokenizer.json, "
+                "config.json), or EMBEDDING_PROVIDER=openai.")
+
+    # --- model description -------------------------------------------------------------------
+    def _declared_dim(self) -> int:
+        if self._engine is not None and self._dim is not None:
+            return self._dim
+        known = _registry_dim(self.model)
+        if known is not None:
+            return known
+        if self.model_path is not None:
+            return self._config_dim()
+        raise EmbeddingError(
+            f"fastembed does not know EMBEDDING_MODEL={self.model!r}; set EMBEDDING_MODEL_PATH to "
+            "its ONNX export or use EMBEDDING_PROVIDER=openai")
+
+    def _check_model_dir(self) -> None:
+        assert self.model_path is not None
+        if not self.model_path.is_dir():
+            raise EmbeddingError(f"EMBEDDING_MODEL_PATH={self.model_path} is not a directory")
+        if self._model_file() is None:
+            raise EmbeddingError(f"EMBEDDING_MODEL_PATH={self.model_path} has no model.onnx "
+                                 "(looked for model.onnx and onnx/model.onnx)")
+
+    def _model_file(self) -> str | None:
+        assert self.model_path is not None
+        for name in ("model.onnx", "onnx/model.onnx"):
+            if (self.model_path / name).is_file():
+                return name
+        return None
+
+    def _config_dim(self) -> int:
+        assert self.model_path is not None
+        try:
+            config = json.loads((self.model_path / "config.json").read_text())
+            return int(config["hidden_size"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise EmbeddingError(f"cannot read the vector size (hidden_size) from "
+                                 f"{self.model_path}/config.json: {exc}") from exc
+
+    def _register_custom_model(self) -> None:
+        """Teach fastembed an unknown model name: mean pooling + L2 normalization."""
+        if _registry_dim(self.model) is not None:
+            return
+        from fastembed import TextEmbedding
+        from fastembed.common.model_description import ModelSource, PoolingType
+
+        try:
+            TextEmbedding.add_custom_model(
+                self.model, pooling=PoolingType.MEAN, normalization=True,
+                sources=ModelSource(hf=self.model), dim=self._config_dim(),
+                model_file=self._model_file() or "model.onnx")
+        except ValueError as exc:  # registered meanwhile (another instance)
+            if "already registered" not in str(exc):
+                raise EmbeddingError(str(exc)) from exc
+
+
+def _registry_dim(model: str) -> int | None:
+    from fastembed import TextEmbedding
+
+    for desc in TextEmbedding.list_supported_models():
+        if str(desc["model"]).lower() == model.lower():
+            return int(desc["dim"])
+    return None
+
+
+class OpenAIEmbedder:
+    """Embeddings from an OpenAI-compatible ``/v1/embeddings`` endpoint."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        batch_size: int = 64,
+        timeout_s: float = 60.0,
+        max_retries: int = 3,
+        dim: int | None = None,
+        client: AsyncOpenAI | None = None,
+    ) -> None:
+        from openai import AsyncOpenAI
+
+        self.model = model
+        self.batch_size = batch_size
+        self._dim = dim or _OPENAI_DIMS.get(model)
+        self._client = client or AsyncOpenAI(
+            base_url=base_url, api_key=api_key or "not-needed", timeout=timeout_s,
+            max_retries=max_retries)
+        self._cache = _LRU(QUERY_CACHE_SIZE)
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            raise EmbeddingError(f"the vector size of embedding model {self.model!r} is not known "
+                                 "yet: call `await embedder.load()` first")
+        return self._dim
+
+    async def load(self) -> None:
+        """Learn the vector size with one request (no-op when already known)."""
+        if self._dim is None:
+            await self.embed(["probe"])
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        if len(texts) == 1 and (hit := self._cache.get(texts[0])) is not None:
+            return [hit]
+        out: list[list[float]] = []
+        for start in range(0, len(texts), self.batch_size):
+            out.extend(await self._request(list(texts[start : start + self.batch_size])))
+        if self._dim is None:
+            self._dim = len(out[0])
+        elif any(len(v) != self._dim for v in out):
+            raise EmbeddingError(f"embedding model {self.model!r} returned vectors of another "
+                                 f"size than {self._dim}")
+        if len(texts) == 1:
+            self._cache.put(texts[0], out[0])
+        return out
+
+    async def _request(self, texts: list[str]) -> list[list[float]]:
+        import openai
+
+        inputs = [t if t.strip() else " " for t in texts]  # the API rejects empty strings
+        try:
+            resp = await self._client.embeddings.create(model=self.model, input=inputs,
+                                                        encoding_format="float")
+        except openai.APITimeoutError as exc:
+            raise EmbeddingError(f"embeddings endpoint timed out ({self.model})") from exc
+        except openai.APIStatusError as exc:
+            raise EmbeddingError(f"embeddings endpoint answered {exc.status_code} for model "
+                                 f"{self.model!r}: {exc.message}") from exc
+        except openai.OpenAIError as exc:
+            raise EmbeddingError(f"embeddings endpoint failed ({self.model}): {exc}") from exc
+        data = sorted(resp.data, key=lambda d: d.index)
+        if len(data) != len(texts):
+            raise EmbeddingError(f"embeddings endpoint returned {len(data)} vectors for "
+                                 f"{len(texts)} texts")
+        return [list(d.embedding) for d in data]
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    """The embedder selected by EMBEDDING_PROVIDER."""
+    if settings.embedding_provider == "openai":
+        key = settings.embedding_api_key or settings.llm_api_key
+        model = settings.embedding_model
+        if model == DEFAULT_MODEL:  # the fastembed default means "not chosen" for an API
+            model = "text-embedding-3-small"
+        return OpenAIEmbedder(
+            model, base_url=settings.embedding_base_url or settings.llm_base_url,
+            api_key=key.get_secret_value() if key else None,
+            batch_size=settings.embedding_batch_size, timeout_s=settings.llm_timeout_s,
+            max_retries=settings.llm_max_retries)
+    return FastEmbedEmbedder(
+        settings.embedding_model, model_path=settings.embedding_model_path,
+        cache_dir=settings.embedding_cache_dir, batch_size=settings.embedding_batch_size)

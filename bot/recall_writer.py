@@ -1,0 +1,92 @@
+"""Writes committed messages into recall storage off the reply's critical path.
+
+A step's commit queues its messages in a per-user Redis list (atomically with the
+state). This writer drains those lists in batches across users: one embedding call per
+batch, one upsert, then trims what was written. Point ids are message ids, so a batch
+written twice (crash between upsert and trim) is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from bot.longterm import LongTermMemory
+from bot.protocols import MemoryItem
+from bot.stores.redis_store import RedisStore
+
+log = logging.getLogger(__name__)
+
+
+class RecallWriter:
+    def __init__(self, redis: RedisStore, memory: LongTermMemory, batch: int = 64) -> None:
+        self.redis = redis
+        self.memory = memory
+        self.batch = batch
+        self._dirty: set[str] = set()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def kick(self, user: str) -> None:
+        self._dirty.add(user)
+        self._idle.clear()
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        for user in await self.redis.recall_dirty_users():  # leftovers of a previous run
+            self.kick(user)
+        while not stop.is_set():
+            if not self._dirty:
+                self._idle.set()
+                self._wake.clear()
+                waiter = asyncio.ensure_future(self._wake.wait())
+                stopper = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                stopper.cancel()
+                continue
+            try:
+                await self.drain_once()
+            except Exception:  # keep the writer alive; items stay queued in Redis
+                log.exception("recall write failed; will retry")
+                await asyncio.sleep(1.0)
+        await self.flush()
+
+    async def drain_once(self) -> int:
+        """Write one batch gathered across dirty users. Returns items written."""
+        users = list(self._dirty)
+        self._dirty.clear()
+        taken: list[tuple[str, int]] = []
+        items: list[MemoryItem] = []
+        for user in users:
+            room = self.batch - len(items)
+            if room <= 0:
+                self._dirty.add(user)
+                continue
+            raws = await self.redis.recall_batch(user, room)
+            taken.append((user, len(raws)))
+            items.extend(MemoryItem(**json.loads(r)) for r in raws)
+        if items:
+            await self.memory.write("recall", items)
+        for user, n in taken:
+            remaining = await self.redis.recall_trim(user, n) if n else await self.redis.recall_pending(user)
+            if remaining:
+                self._dirty.add(user)
+            else:
+                await self.redis.recall_clean(user)
+                if await self.redis.recall_pending(user):  # a commit raced the clean-up
+                    self._dirty.add(user)
+        return len(items)
+
+    async def flush(self) -> None:
+        """Write everything queued now (shutdown, tests, benchmarks)."""
+        for user in await self.redis.recall_dirty_users():
+            self._dirty.add(user)
+        while self._dirty:
+            await self.drain_once()
+        self._idle.set()
+
+    async def wait_idle(self, timeout_s: float = 30.0) -> None:
+        await asyncio.wait_for(self._idle.wait(), timeout_s)

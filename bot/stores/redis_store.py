@@ -1,0 +1,269 @@
+"""Redis: hot per-user state, the inbound journal, locks, outbox, recall write queue.
+
+The only module importing ``redis``. Its errors become ``StoreError`` here. Key names
+come from ``bot.keys``. Per-user multi-key updates are single Lua scripts over keys that
+share the user's hash tag, so they are atomic (and Redis Cluster friendly).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Awaitable, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from bot.errors import StoreError
+from bot.keys import Keys
+
+# Commit one step: only while we still own the lock. Pops the journaled event (when it is
+# still the head), stores state, queues replies and recall items.
+_COMMIT = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+if ARGV[3] ~= '' then
+  local head = redis.call('LINDEX', KEYS[3], 0)
+  if head and string.find(head, ARGV[3], 1, true) then redis.call('LPOP', KEYS[3]) end
+end
+local nrep = tonumber(ARGV[4])
+for i = 1, nrep do redis.call('RPUSH', KEYS[4], ARGV[4 + i]) end
+for i = 5 + nrep, #ARGV do redis.call('RPUSH', KEYS[5], ARGV[i]) end
+return 1
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+# Claim up to N due members of a sorted set atomically (several replicas never share one).
+_CLAIM_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, m in ipairs(due) do redis.call('ZREM', KEYS[1], m) end
+return due
+"""
+
+
+def _opt_str(v: Any) -> str | None:
+    return None if v is None else str(v)
+
+
+class RedisStore:
+    """Async Redis access for the core. Construct with a URL; call ``close()`` at the end."""
+
+    def __init__(self, url: str, prefix: str = "membot", timeout_s: float = 5.0) -> None:
+        self.keys = Keys(prefix)
+        self._timeout = timeout_s
+        self._r: aioredis.Redis = aioredis.from_url(
+            url, decode_responses=True, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+        )
+        self._commit = self._r.register_script(_COMMIT)
+        self._release = self._r.register_script(_RELEASE)
+        self._renew = self._r.register_script(_RENEW)
+        self._claim = self._r.register_script(_CLAIM_DUE)
+
+    async def _do(self, aw: Awaitable[Any]) -> Any:
+        try:
+            return await aw
+        except RedisError as exc:
+            raise StoreError(f"Redis failed: {exc}") from exc
+
+    async def ping(self) -> bool:
+        return bool(await self._do(self._r.ping()))
+
+    async def close(self) -> None:
+        await self._r.aclose()
+
+    # --- state ---------------------------------------------------------------------------
+    async def get_state(self, user: str) -> str | None:
+        v = await self._do(self._r.get(self.keys.state(user)))
+        return None if v is None else str(v)
+
+    async def set_state(self, user: str, raw: str) -> None:
+        await self._do(self._r.set(self.keys.state(user), raw))
+        await self._do(self._r.sadd(self.keys.users, user))
+
+    async def commit(
+        self,
+        user: str,
+        token: str,
+        state: str,
+        *,
+        event_id: str = "",
+        replies: Sequence[str] = (),
+        recall: Sequence[str] = (),
+    ) -> bool:
+        """Atomically store state, pop the event, queue replies and recall items.
+
+        Returns False (and changes nothing) when the lock is no longer ours.
+        """
+        k = self.keys
+        keys = [k.lock(user), k.state(user), k.inbox(user), k.outbox(user), k.recall_queue(user)]
+        marker = f'"event_id":"{event_id}"' if event_id else ""
+        args = [token, state, marker, str(len(replies)), *replies, *recall]
+        ok = await self._do(self._commit(keys=keys, args=args))
+        if ok and recall:
+            await self._do(self._r.sadd(k.recall_dirty, user))
+        if ok:
+            await self._do(self._r.sadd(k.users, user))
+        return bool(ok)
+
+    # --- inbound journal -------------------------------------------------------------------
+    async def dedupe(self, event_id: str, ttl_s: int = 86_400) -> bool:
+        """True the first time an event id is seen (within ttl)."""
+        return bool(await self._do(self._r.set(self.keys.dedupe(event_id), "1", nx=True, ex=ttl_s)))
+
+    async def journal(self, user: str, raw_event: str) -> int:
+        """Append an event to the user's durable inbox and mark the user ready."""
+        k = self.keys
+        pipe = self._r.pipeline(transaction=False)
+        pipe.rpush(k.inbox(user), raw_event)
+        pipe.sadd(k.active, user)
+        pipe.rpush(k.ready, user)
+        res = await self._do(pipe.execute())
+        return int(res[0])
+
+    async def next_ready(self, timeout_s: float) -> str | None:
+        res = await self._do(self._r.blpop([self.keys.ready], timeout=timeout_s))
+        return None if res is None else str(res[1])
+
+    async def mark_ready(self, user: str) -> None:
+        await self._do(self._r.rpush(self.keys.ready, user))
+
+    async def inbox_head(self, user: str) -> str | None:
+        return _opt_str(await self._do(self._r.lindex(self.keys.inbox(user), 0)))
+
+    async def inbox_len(self, user: str) -> int:
+        return int(await self._do(self._r.llen(self.keys.inbox(user))))
+
+    async def drop_inbox_head(self, user: str, raw: str) -> None:
+        await self._do(self._r.lrem(self.keys.inbox(user), 1, raw))
+
+    async def deactivate_if_empty(self, user: str) -> bool:
+        if await self.inbox_len(user):
+            return False
+        await self._do(self._r.srem(self.keys.active, user))
+        return True
+
+    async def active_users(self) -> list[str]:
+        return sorted(await self._do(self._r.smembers(self.keys.active)))
+
+    async def queue_depth(self) -> int:
+        return int(await self._do(self._r.llen(self.keys.ready)))
+
+    # --- per-user lock --------------------------------------------------------------------------
+    async def acquire(self, user: str, ttl_s: float) -> str | None:
+        token = secrets.token_hex(8)
+        ok = await self._do(self._r.set(self.keys.lock(user), token, nx=True, px=int(ttl_s * 1000)))
+        return token if ok else None
+
+    async def renew(self, user: str, token: str, ttl_s: float) -> bool:
+        return bool(await self._do(self._renew(keys=[self.keys.lock(user)], args=[token, int(ttl_s * 1000)])))
+
+    async def release(self, user: str, token: str) -> None:
+        await self._do(self._release(keys=[self.keys.lock(user)], args=[token]))
+
+    # --- outbox ----------------------------------------------------------------------------------
+    async def outbox_head(self, user: str) -> str | None:
+        return _opt_str(await self._do(self._r.lindex(self.keys.outbox(user), 0)))
+
+    async def outbox_pop(self, user: str) -> None:
+        await self._do(self._r.lpop(self.keys.outbox(user)))
+
+    # --- recall write queue ----------------------------------------------------------------------
+    async def recall_batch(self, user: str, n: int) -> list[str]:
+        return list(await self._do(self._r.lrange(self.keys.recall_queue(user), 0, n - 1)))
+
+    async def recall_trim(self, user: str, n: int) -> int:
+        """Drop the first n queued recall items; returns how many remain."""
+        key = self.keys.recall_queue(user)
+        pipe = self._r.pipeline(transaction=True)
+        pipe.ltrim(key, n, -1)
+        pipe.llen(key)
+        res = await self._do(pipe.execute())
+        return int(res[1])
+
+    async def recall_pending(self, user: str) -> int:
+        return int(await self._do(self._r.llen(self.keys.recall_queue(user))))
+
+    async def recall_dirty_users(self) -> list[str]:
+        return list(await self._do(self._r.smembers(self.keys.recall_dirty)))
+
+    async def recall_clean(self, user: str) -> None:
+        await self._do(self._r.srem(self.keys.recall_dirty, user))
+
+    # --- rate limit, users, aliases ------------------------------------------------------------
+    async def hit_rate(self, user: str, window_s: int = 60) -> int:
+        key = self.keys.rate(user, int(time.time() // window_s))
+        pipe = self._r.pipeline(transaction=True)
+        pipe.incr(key)
+        pipe.expire(key, window_s * 2)
+        res = await self._do(pipe.execute())
+        return int(res[0])
+
+    async def known_users(self) -> list[str]:
+        return sorted(await self._do(self._r.smembers(self.keys.users)))
+
+    async def get_alias(self, user: str) -> str | None:
+        return _opt_str(await self._do(self._r.get(self.keys.alias(user))))
+
+    async def set_alias(self, user: str, target: str | None) -> None:
+        if target is None:
+            await self._do(self._r.delete(self.keys.alias(user)))
+        else:
+            await self._do(self._r.set(self.keys.alias(user), target))
+
+    async def forget_user(self, user: str) -> None:
+        """Delete every hot key of a user (state, queues, lock excluded)."""
+        k = self.keys
+        await self._do(self._r.delete(k.state(user), k.outbox(user), k.recall_queue(user),
+                                      k.heartbeat_meta(user)))
+        await self._do(self._r.srem(k.users, user))
+        await self._do(self._r.zrem(k.heartbeat_due, user))
+
+    # --- sorted-set schedule (heartbeats) ----------------------------------------------------
+    async def schedule(self, member: str, at: float) -> None:
+        await self._do(self._r.zadd(self.keys.heartbeat_due, {member: at}))
+
+    async def unschedule(self, member: str) -> None:
+        await self._do(self._r.zrem(self.keys.heartbeat_due, member))
+
+    async def scheduled_at(self, member: str) -> float | None:
+        v = await self._do(self._r.zscore(self.keys.heartbeat_due, member))
+        return None if v is None else float(v)
+
+    async def claim_due(self, now: float, limit: int = 100) -> list[str]:
+        res = await self._do(self._claim(keys=[self.keys.heartbeat_due], args=[now, limit]))
+        return [str(x) for x in res]
+
+    async def incr_with_ttl(self, key: str, ttl_s: int) -> int:
+        pipe = self._r.pipeline(transaction=True)
+        pipe.incr(key)
+        pipe.expire(key, ttl_s)
+        res = await self._do(pipe.execute())
+        return int(res[0])
+
+    async def get_int(self, key: str) -> int:
+        v = await self._do(self._r.get(key))
+        return int(v) if v else 0
+
+    async def hset(self, key: str, mapping: dict[str, str]) -> None:
+        await self._do(self._r.hset(key, mapping=dict(mapping)))  # type: ignore[arg-type]
+
+    async def hgetall(self, key: str) -> dict[str, str]:
+        return dict(await self._do(self._r.hgetall(key)))
+
+    async def delete_prefix(self) -> int:
+        """Tests and benchmarks: delete every key under this store's prefix."""
+        n = 0
+        async for key in self._r.scan_iter(match=f"{self.keys.prefix}:*", count=1000):
+            n += int(await self._do(self._r.delete(key)))
+        return n
+
+    async def flush_all_state(self) -> None:
+        """Tests only: simulate losing Redis for this prefix (same as delete_prefix)."""
+        await self.delete_prefix()

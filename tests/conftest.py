@@ -1,0 +1,129 @@
+"""Shared fixtures: real Redis (a private key prefix per test), the embedded Qdrant engine
+in a temp dir, the real fastembed model from the offline assets, and a fake
+OpenAI-compatible server reached over HTTP by the real openai client."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+MODEL_DIR = Path(os.environ.get("MEMBOT_TEST_MODEL_DIR", SHARED / "models" / "all-MiniLM-L6-v2-onnx"))
+TIKTOKEN_DIR = Path(os.environ.get("MEMBOT_TEST_TIKTOKEN_DIR", SHARED / "tiktoken_cache"))
+REDIS_URL = os.environ.get("MEMBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(TIKTOKEN_DIR))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def _no_real_model_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach a real LLM provider: keys and base URLs from the host are removed."""
+    for var in ("OPENAI_API_KEY", "LLM_API_KEY", "LLM_BASE_URL", "OPENAI_BASE_URL",
+                "DISCORD_TOKEN", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "QDRANT_URL"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Any:
+    from bot.config import Settings
+    from bot.embeddings import build_embedder
+
+    return build_embedder(Settings(_env_file=None, embedding_model_path=str(MODEL_DIR)))  # type: ignore[call-arg]
+
+
+@pytest.fixture
+async def fake_llm() -> AsyncIterator[Any]:
+    from bot.testing.fake_openai import FakeOpenAI
+
+    async with FakeOpenAI() as fake:
+        yield fake
+
+
+def make_settings(tmp_path: Path, base_url: str, **over: Any) -> Any:
+    from bot.config import Settings
+
+    values: dict[str, Any] = dict(
+        llm_base_url=base_url, llm_api_key="test-key", llm_model="gpt-4o-mini",
+        llm_timeout_s=5.0, llm_max_retries=1, redis_url=REDIS_URL,
+        redis_prefix=f"t{uuid.uuid4().hex[:12]}", qdrant_path=str(tmp_path / "qdrant"),
+        embedding_model_path=str(MODEL_DIR), tiktoken_cache_dir=str(TIKTOKEN_DIR),
+        heartbeat_enabled=False, rate_limit_per_minute=0, workers=4, step_timeout_s=30.0,
+    )
+    values.update(over)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings(tmp_path: Path, fake_llm: Any) -> Any:
+    return make_settings(tmp_path, fake_llm.base_url)
+
+
+@pytest.fixture
+async def redis_store(settings: Any) -> AsyncIterator[Any]:
+    from bot.stores.redis_store import RedisStore
+
+    store = RedisStore(settings.redis_url, settings.redis_prefix)
+    yield store
+    await store.delete_prefix()
+    await store.close()
+
+
+class Harness:
+    """A started Service with a recording outbox and helpers to talk to it."""
+
+    def __init__(self, service: Any, outbox: Any, fake: Any) -> None:
+        self.svc = service
+        self.outbox = outbox
+        self.fake = fake
+
+    async def say(self, text: str, user: str = "alice", *, scope: str = "g1",
+                  where: str = "dm", kind: str = "user_message", event_id: str | None = None,
+                  wait: bool = True) -> Any:
+        from bot.events import Channel, Event, UserRef
+
+        event = Event(kind=kind, user=UserRef("test", user, scope), text=text,  # type: ignore[arg-type]
+                      channel=Channel(where=where, name="general" if where == "channel" else ""),  # type: ignore[arg-type]
+                      reply_to="chan", **({"event_id": event_id} if event_id else {}))
+        waiter = self.outbox.expect(event.event_id)
+        status = await self.svc.submit(event)
+        if wait and status == "accepted":
+            await __import__("asyncio").wait_for(waiter.wait(), 30)
+        return event
+
+    def key(self, user: str = "alice", scope: str = "g1") -> str:
+        return f"test:{scope}:{user}"
+
+    async def state(self, user: str = "alice") -> Any:
+        return await self.svc.states.load(self.key(user))
+
+
+async def start_service(settings: Any, embedder: Any, **seams: Any) -> Any:
+    from bot.service import Service
+    from bot.testing.outbox import RecordingOutbox
+
+    svc = Service.build(settings, embedder=embedder, **seams)
+    outbox = RecordingOutbox()
+    svc.router.register("test", outbox)
+    await svc.start()
+    return svc, outbox
+
+
+@pytest.fixture
+async def harness(settings: Any, embedder: Any, fake_llm: Any) -> AsyncIterator[Harness]:
+    svc, outbox = await start_service(settings, embedder)
+    yield Harness(svc, outbox, fake_llm)
+    redis = svc.redis
+    await svc.stop()
+    from bot.stores.redis_store import RedisStore
+
+    cleaner = RedisStore(settings.redis_url, settings.redis_prefix)
+    await cleaner.delete_prefix()
+    await cleaner.close()
+    del redis
