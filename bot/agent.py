@@ -35,6 +35,8 @@ class StepResult:
     evicted: int = 0
     llm_calls: int = 0
     prompt_tokens: int = 0
+    completion_tokens: int = 0
+    tools: list[tuple[str, bool]] = field(default_factory=list)  # (tool name, ok) in order
     failed: str = ""  # "timeout" | "unavailable" when the step was abandoned
 
 
@@ -139,6 +141,7 @@ class Agent:
             ctx.replies.clear()
             ctx.now = time.time()
             outcome = await tools.execute(call, ctx)
+            result.tools.append((call.name, outcome.ok))
             self._append(ctx.state, result, Message(
                 role="tool", content=outcome.text, kind="tool_result", tool_call_id=call.id,
                 name=call.name))
@@ -168,6 +171,8 @@ class Agent:
                 result.evicted += len(await self.context.flush(state))
                 continue
             result.llm_calls += 1
+            if done.usage:
+                result.completion_tokens += done.usage.completion_tokens
             if done.usage and done.usage.prompt_tokens:
                 result.prompt_tokens += done.usage.prompt_tokens
                 self.context.tokens.calibrate(self.context.raw_measure(messages),

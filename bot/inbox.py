@@ -19,6 +19,7 @@ from typing import Literal
 from bot.agent import Agent, StepResult
 from bot.config import Settings
 from bot.events import Event, Reply
+from bot.logs import event_context
 from bot.longterm import recall_item
 from bot.memory import AgentState
 from bot.recall_writer import RecallWriter
@@ -129,6 +130,10 @@ class Inbox:
             log.error("dropping unreadable journal entry for %s", user)
             await self.redis.drop_inbox_head(user, raw)
             return True
+        with event_context(user=user, platform=event.user.platform, event_id=event.event_id):
+            return await self._step(user, token, raw, event)
+
+    async def _step(self, user: str, token: str, raw: str, event: Event) -> bool:
         state = await self.states.load(user)
         if event.event_id in state.processed:  # committed before; only replies may be left
             await self.redis.drop_inbox_head(user, raw)

@@ -92,6 +92,16 @@ class OpenAIChat:
             max_retries=0,
         )
 
+    async def ping(self, timeout_s: float = 3.0) -> bool:
+        """Readiness: the endpoint answers ``GET /models`` (any HTTP answer counts as up)."""
+        try:
+            await asyncio.wait_for(self._client.models.list(), timeout_s)
+        except openai.APIStatusError:
+            return True  # reachable; some servers do not implement /models
+        except (openai.OpenAIError, TimeoutError):
+            return False
+        return True
+
     async def complete(
         self,
         messages: list[dict[str, Any]],

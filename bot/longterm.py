@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from bot.messages import Message
 from bot.protocols import Collection, Embedder, Hit, MemoryItem, SearchMode, VectorStore
@@ -41,9 +41,11 @@ def embed_text(item: MemoryItem) -> str:
 class LongTermMemory:
     """Writes and searches recall and archival items, always scoped to one user."""
 
-    def __init__(self, store: VectorStore, embedder: Embedder) -> None:
+    def __init__(self, store: VectorStore, embedder: Embedder,
+                 on_search: Callable[[str, float], None] | None = None) -> None:
         self.store = store
         self.embedder = embedder
+        self.on_search = on_search  # (collection, seconds in the store) for metrics
 
     async def write(self, collection: Collection, items: Sequence[MemoryItem]) -> None:
         if not items:
@@ -73,8 +75,12 @@ class LongTermMemory:
         vector = None
         if mode != "sparse":
             vector = (await self.embedder.embed([query]))[0]
-        return await self.store.search(collection, user, text=query, vector=vector, limit=limit,
+        started = time.perf_counter()
+        hits = await self.store.search(collection, user, text=query, vector=vector, limit=limit,
                                        offset=offset, since=since, until=until, mode=mode)
+        if self.on_search:
+            self.on_search(collection, time.perf_counter() - started)
+        return hits
 
     async def by_time(self, collection: Collection, user: str, *, since: float | None = None,
                       until: float | None = None, limit: int = 50, offset: int = 0,

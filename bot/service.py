@@ -15,13 +15,15 @@ from typing import Any
 
 from bot import tools
 from bot.admin import Admin
-from bot.agent import Agent
+from bot.agent import Agent, StepResult
 from bot.config import NO_LLM, Settings
 from bot.context import ContextManager
 from bot.errors import ConfigError
 from bot.events import Event
 from bot.inbox import Inbox, Submitted
 from bot.longterm import LongTermMemory
+from bot.metrics import Metrics, Purpose
+from bot.ops import Check, OpsServer
 from bot.protocols import LLM, Completion, Embedder, VectorStore
 from bot.recall_writer import RecallWriter
 from bot.router import Router
@@ -51,7 +53,8 @@ class Service:
         self.embedder = embedder
         self.store = store
         self.redis = redis
-        self.memory = LongTermMemory(store, embedder)
+        self.metrics = Metrics()
+        self.memory = LongTermMemory(store, embedder, on_search=self._observe_search)
         self.tokens = TokenCounter(settings.llm_model)
         self.context = ContextManager(settings, self.tokens, llm, tools.schemas())
         self.agent = Agent(settings, llm, self.context, self.memory)
@@ -60,6 +63,12 @@ class Service:
         self.writer = RecallWriter(redis, self.memory, settings.embedding_batch_size)
         self.inbox = Inbox(settings, redis, self.states, self.agent, self.router, self.writer)
         self.admin = Admin(self)
+        self.inbox.on_step.append(self._observe_step)
+        self.checks: dict[str, Check] = {"redis": self.redis.ping, "qdrant": self._qdrant_ready}
+        ping = getattr(llm, "ping", None)
+        if ping is not None:
+            self.checks["llm"] = ping
+        self.ops: OpsServer | None = None
         self.stop_event = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._started = False
@@ -99,6 +108,10 @@ class Service:
     async def start(self) -> None:
         """Open stores and start the recall writer and the inbox workers."""
         await self.open()
+        if self.settings.ops_port and self.ops is None:
+            self.ops = OpsServer(self.settings.ops_host, self.settings.ops_port, self.metrics,
+                                 self.checks)
+            await self.ops.start()
         self.stop_event.clear()
         self.inbox.accepting = True
         self.spawn(self.writer.run(self.stop_event), "recall-writer")
@@ -116,6 +129,9 @@ class Service:
             self._tasks.clear()
         with contextlib.suppress(Exception):
             await self.writer.flush()
+        if self.ops is not None:
+            await self.ops.stop()
+            self.ops = None
         await self.close()
 
     async def close(self) -> None:
@@ -125,6 +141,39 @@ class Service:
             except Exception:
                 log.exception("error while closing")
         self._started = False
+
+    # --- observation ----------------------------------------------------------------------------
+    def _observe_search(self, collection: str, seconds: float) -> None:
+        self.metrics.search_latency.labels(collection=collection).observe(seconds)
+
+    async def _observe_step(self, event: Event, state: object, result: StepResult,
+                            seconds: float) -> None:
+        m = self.metrics
+        m.messages.labels(platform=event.user.platform, kind=event.kind).inc()
+        m.step_latency.observe(seconds)
+        purpose: Purpose = "heartbeat" if event.kind == "heartbeat" else "chat"
+        outcome = result.failed or "ok"
+        for _ in range(max(result.llm_calls, 1 if result.failed else 0)):
+            m.record_llm_call(purpose, outcome)
+        m.llm_tokens.labels(purpose=purpose, direction="prompt").inc(result.prompt_tokens)
+        m.llm_tokens.labels(purpose=purpose, direction="completion").inc(result.completion_tokens)
+        for name, ok in result.tools:
+            m.record_tool(name, ok, known=tools.TOOLS)
+        if result.evicted:
+            m.summaries.inc()
+            m.record_llm_call("summary", "ok")
+            m.record_eviction(result.evicted)
+        m.replies.labels(platform=event.user.platform).inc(
+            sum(1 for r in result.replies if r.kind != "trace"))
+        m.queue_depth.set(await self.redis.queue_depth())
+
+    async def _qdrant_ready(self) -> bool:
+        await self.store.count("recall", "readiness-probe")
+        return True
+
+    def add_check(self, name: str, check: Check) -> None:
+        """Adapters add their platform connection here (shown by /readyz)."""
+        self.checks[name] = check
 
     @property
     def running(self) -> bool:
