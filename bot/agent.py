@@ -6,7 +6,6 @@ touches Redis itself; the inbox commits the result atomically.
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from dataclasses import dataclass, field
@@ -80,13 +79,13 @@ class Agent:
         self.memory = memory
 
     async def step(self, state: AgentState, event: Event) -> StepResult:
-        before = copy.deepcopy(state)
+        before = state.to_dict()
         result = StepResult()
         try:
             await self._run(state, event, result)
         except (LLMTimeout, LLMUnavailable, ModelBehaviorError, ContextOverflow) as exc:
             log.warning("step abandoned: %s", type(exc).__name__)
-            state.__dict__.update(copy.deepcopy(before).__dict__)  # memory state unchanged
+            state.__dict__.update(AgentState.from_dict(before).__dict__)  # memory unchanged
             timeout = isinstance(exc, LLMTimeout)
             result = StepResult(failed="timeout" if timeout else "unavailable",
                                 llm_calls=result.llm_calls)
@@ -117,7 +116,7 @@ class Agent:
         self._append(state, result, event_message(event))
         ctx = tools.ToolContext(state=state, memory=self.memory, settings=self.settings,
                                 event=event)
-        cap = self.settings.max_chain_steps
+        cap = min(event.max_steps or self.settings.max_chain_steps, self.settings.max_chain_steps)
         for _turn in range(1, cap + 1):
             done = await self._think(state, result)
             msg = Message(role="assistant", content=done.content, kind="assistant",

@@ -62,6 +62,23 @@ class ContextManager:
         self.llm = llm
         self.tool_schemas = tool_schemas
         self._tools_tokens = tokens.count_tools(tool_schemas)
+        self._cache: dict[int, int] = {}  # hash of a message -> its tokens
+
+    def _count(self, messages: list[dict[str, Any]]) -> int:
+        """Token count with a per-message cache: a step re-counts only new messages."""
+        total = 3  # reply priming
+        for m in messages:
+            content = m.get("content")
+            key = hash((m["role"], content if isinstance(content, str) else None,
+                        str(m["tool_calls"]) if m.get("tool_calls") else ""))
+            n = self._cache.get(key)
+            if n is None:
+                n = self.tokens.count_messages([m]) - 3
+                if len(self._cache) > 50_000:
+                    self._cache.clear()
+                self._cache[key] = n
+            total += n
+        return total
 
     def system_message(self, state: AgentState, now: float | None = None) -> dict[str, Any]:
         core = prompts.render_core(state.persona.value, state.human.value,
@@ -76,11 +93,10 @@ class ContextManager:
         return out
 
     def measure(self, messages: list[dict[str, Any]]) -> int:
-        raw = self.tokens.count_messages(messages) + self._tools_tokens
-        return self.tokens.scaled(raw)
+        return self.tokens.scaled(self.raw_measure(messages))
 
     def raw_measure(self, messages: list[dict[str, Any]]) -> int:
-        return self.tokens.count_messages(messages) + self._tools_tokens
+        return self._count(messages) + self._tools_tokens
 
     def pressure(self, state: AgentState) -> Pressure:
         budget = self.settings.prompt_budget

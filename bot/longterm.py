@@ -30,6 +30,10 @@ def item_message(item: MemoryItem) -> Message:
     return Message.from_dict(d)
 
 
+def wants_vector(item: MemoryItem) -> bool:
+    return item.kind != "tool_result"
+
+
 def embed_text(item: MemoryItem) -> str:
     calls = item.meta.get("tool_calls")
     if isinstance(calls, list) and calls:
@@ -48,9 +52,15 @@ class LongTermMemory:
         self.on_search = on_search  # (collection, seconds in the store) for metrics
 
     async def write(self, collection: Collection, items: Sequence[MemoryItem]) -> None:
+        """Embed and store. Tool results get no dense vector (an empty one): they are kept
+        for history and words, but their meaning is the call's, which is embedded."""
         if not items:
             return
-        vectors = await self.embedder.embed([embed_text(i) for i in items])
+        todo = [i for i, item in enumerate(items) if wants_vector(item)]
+        dense = await self.embedder.embed([embed_text(items[i]) for i in todo])
+        vectors: list[Sequence[float]] = [[] for _ in items]
+        for i, vec in zip(todo, dense, strict=True):
+            vectors[i] = vec
         await self.store.upsert(collection, items, vectors)
 
     async def insert_archival(self, user: str, text: str, source: str = "agent",

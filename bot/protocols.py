@@ -84,7 +84,10 @@ class VectorStore(Protocol):
 
     async def upsert(
         self, collection: Collection, items: Sequence[MemoryItem], vectors: Sequence[Sequence[float]]
-    ) -> None: ...
+    ) -> None:
+        """Insert or replace items. An empty vector stores the item without a dense vector
+        (found by time and words, not by meaning)."""
+        ...
 
     async def search(
         self,

@@ -1,0 +1,122 @@
+"""The ``membot`` command: help, configuration errors, memory import/search/export/reset,
+and start-up on a machine without the offline assets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import MODEL_DIR, REDIS_URL, TIKTOKEN_DIR
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def membot(args: list[str], env: dict[str, str], stdin: str | None = None,
+           timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("LLM_", "OPENAI_", "DISCORD_", "SLACK_", "QDRANT_", "EMBEDDING_", "REDIS_"))}
+    return subprocess.run([sys.executable, "-m", "adapters.cli", "--env-file", "/nonexistent", *args],
+                          input=stdin, capture_output=True, text=True, timeout=timeout, cwd=REPO,
+                          env={**base, **env})
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    env = {"REDIS_URL": REDIS_URL, "REDIS_PREFIX": prefix, "QDRANT_PATH": str(tmp_path / "q"),
+           "EMBEDDING_MODEL_PATH": str(MODEL_DIR), "TIKTOKEN_CACHE_DIR": str(TIKTOKEN_DIR),
+           "LOG_LEVEL": "WARNING"}
+    yield env
+    import redis
+    r = redis.Redis.from_url(REDIS_URL)
+    for key in r.scan_iter(match=f"{prefix}:*"):
+        r.delete(key)
+
+
+def test_help_lists_every_command() -> None:
+    """`membot --help` names every subcommand and each subcommand has its own help."""
+    out = membot(["--help"], {}).stdout
+    for cmd in ("run", "chat", "memory", "heartbeat", "sync-commands"):
+        assert cmd in out
+    sub = membot(["memory", "search", "--help"], {}).stdout
+    assert "--kind" in sub and "--limit" in sub and "--json" in sub and "stdin" in sub
+
+
+def test_run_without_llm_names_the_settings(cli_env: dict[str, str]) -> None:
+    """Without an LLM endpoint `membot run` exits with a message naming what to set."""
+    res = membot(["run"], cli_env)
+    assert res.returncode == 2
+    assert "OPENAI_API_KEY" in res.stderr and "LLM_BASE_URL" in res.stderr and "Ollama" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_bad_setting_is_a_clear_error(cli_env: dict[str, str]) -> None:
+    """An invalid setting names the variable instead of dumping a traceback."""
+    res = membot(["memory", "show", "--user", "terminal:local:a"], {**cli_env, "LLM_CONTEXT_WINDOW": "lots"})
+    assert res.returncode == 2 and "LLM_CONTEXT_WINDOW" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_import_search_export_reset(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """Imported messages are searchable (JSON lines per query), exported, then reset away."""
+    user = "terminal:local:imp"
+    lines = [
+        {"role": "user", "content": "My favourite climbing spot is Kalymnos in Greece.", "timestamp": "2024-05-02T10:00:00Z"},
+        {"role": "assistant", "content": "Kalymnos sounds wonderful!", "timestamp": "2024-05-02T10:00:05Z"},
+        {"role": "user", "content": "I adopted a beagle called Pretzel.", "timestamp": 1717000000, "name": "Ana"},
+    ]
+    src = tmp_path / "past.jsonl"
+    src.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    res = membot(["memory", "import", "--user", user, str(src)], cli_env)
+    assert res.returncode == 0, res.stderr
+    assert "imported 3 messages" in res.stdout
+
+    res = membot(["memory", "search", "--user", user, "--json", "--limit", "2"], cli_env,
+                 stdin="where do I go climbing?\nwhat is my dog's name\n")
+    rows = [json.loads(x) for x in res.stdout.splitlines()]
+    assert [r["query"] for r in rows] == ["where do I go climbing?", "what is my dog's name"]
+    assert "Kalymnos" in rows[0]["hits"][0]["text"]
+    assert "Pretzel" in rows[1]["hits"][0]["text"]
+    assert {"text", "timestamp", "score"} <= set(rows[0]["hits"][0])
+
+    out = tmp_path / "export.json"
+    assert membot(["memory", "export", "--user", user, "--out", str(out)], cli_env).returncode == 0
+    data = json.loads(out.read_text())
+    assert len(data["recall"]) == 3 and data["user"] == user
+
+    refused = membot(["memory", "reset", "--user", user], cli_env, stdin="")
+    assert refused.returncode == 1 and "--yes" in refused.stderr
+    assert membot(["memory", "reset", "--user", user, "--yes"], cli_env).returncode == 0
+    show = json.loads(membot(["memory", "show", "--user", user], cli_env).stdout)
+    assert show["recall_messages"] == 0
+
+
+def test_import_rejects_a_bad_line_and_changes_nothing(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """One malformed line fails the whole import with its line number; nothing is written."""
+    user = "terminal:local:bad"
+    src = tmp_path / "bad.jsonl"
+    src.write_text(json.dumps({"role": "user", "content": "fine", "timestamp": 1}) + "\n"
+                   + json.dumps({"role": "robot", "content": "x", "timestamp": 1}) + "\n")
+    res = membot(["memory", "import", "--user", user, str(src)], cli_env)
+    assert res.returncode == 1 and "line 2" in res.stderr and "role" in res.stderr
+    show = json.loads(membot(["memory", "show", "--user", user], cli_env).stdout)
+    assert show["recall_messages"] == 0
+
+
+def test_offline_without_assets_degrades_clearly(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """No local model, no tiktoken files, no network: show works, search explains what to set."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = {**cli_env, "EMBEDDING_CACHE_DIR": str(empty), "TIKTOKEN_CACHE_DIR": str(empty),
+           "HF_HUB_OFFLINE": "1", "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
+    env.pop("EMBEDDING_MODEL_PATH")
+    show = membot(["memory", "show", "--user", "terminal:local:off"], env)
+    assert show.returncode == 0, show.stderr
+    res = membot(["memory", "search", "--user", "terminal:local:off", "hello"], env)
+    assert res.returncode == 1
+    assert "EMBEDDING_MODEL_PATH" in res.stderr and "Traceback" not in res.stderr
