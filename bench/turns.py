@@ -31,13 +31,12 @@ import time
 import uuid
 from pathlib import Path
 
+from bench.fake_llm_server import ServerProcess
 from bot.config import Settings
 from bot.events import Channel, Event, UserRef
 from bot.llm import OpenAIChat
 from bot.service import Service
 from bot.testing.outbox import RecordingOutbox
-
-from bench.fake_llm_server import ServerProcess
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
