@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 
 from bot.config import Settings
 from bot.service import Service
@@ -16,24 +16,26 @@ async def run_service(settings: Settings, terminal_user: str = "local") -> int:
     from adapters.cli import install_signal_handlers
 
     svc = Service.build(settings)
-    stop = asyncio.Event()
+    stop = asyncio.Event()  # set by SIGTERM/SIGINT
+    adapters_stop = asyncio.Event()  # set once running steps have committed
     install_signal_handlers(stop)
     await svc.start()
     runners: list[Awaitable[None]] = []
     if settings.discord_enabled:
         from adapters.discord_adapter import run as run_discord
-        runners.append(run_discord(svc, stop))
+        runners.append(run_discord(svc, adapters_stop))
     if settings.slack_enabled:
         from adapters.slack_adapter import run as run_slack
-        runners.append(run_slack(svc, stop))
-    extra: list[Callable[[Service, asyncio.Event], Awaitable[None]]] = []
-    for hook in extra:
-        runners.append(hook(svc, stop))
+        runners.append(run_slack(svc, adapters_stop))
     try:
         if runners:
             log.info("membot running with %d platform adapter(s)", len(runners))
             tasks = [asyncio.ensure_future(r) for r in runners]
-            await stop.wait()
+            await asyncio.wait([*tasks, asyncio.ensure_future(stop.wait())],
+                               return_when=asyncio.FIRST_COMPLETED)
+            log.info("shutting down: finishing running steps")
+            await svc.drain()
+            adapters_stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
         else:
             from adapters.terminal import run_chat

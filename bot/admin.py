@@ -11,7 +11,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -218,3 +218,22 @@ class Admin:
             out = fn(state)
             await self.svc.states.save(state)
             return out
+
+    async def resolve(self, identity: str) -> str:
+        """The memory key an identity uses (its link target, or itself)."""
+        return await self.svc.redis.get_alias(identity) or identity
+
+    async def status(self) -> dict[str, Any]:
+        """Service overview for admins: users, queue, running flag, readiness checks."""
+        redis, checks = self.svc.redis, dict(self.svc.checks)
+
+        async def ok(check: Callable[[], Awaitable[bool]]) -> bool:
+            try:
+                return bool(await asyncio.wait_for(check(), 2.0))
+            except Exception:
+                return False
+
+        results = await asyncio.gather(*(ok(c) for c in checks.values()))
+        return {"known_users": len(await redis.known_users()), "queue_depth": await redis.queue_depth(),
+                "active_users": len(await redis.active_users()), "running": self.svc.running,
+                "checks": dict(zip(checks, results, strict=True))}

@@ -101,6 +101,7 @@ class Settings(BaseSettings):
 
     # --- Platforms ---------------------------------------------------------------------------------
     discord_token: SecretStr | None = None
+    discord_message_content: bool = Field(default=False, description="Use the privileged message-content intent (also answers replies to the bot that do not mention it).")
     discord_admin_ids: str = Field(default="", description="Comma-separated Discord user ids allowed admin commands besides server admins.")
     slack_bot_token: SecretStr | None = None
     slack_app_token: SecretStr | None = Field(default=None, description="xapp- token for Socket Mode.")

@@ -50,6 +50,7 @@ class Event:
     ts: float = field(default_factory=time.time)
     trace: bool = False  # deliver inner thoughts and tool calls as "trace" replies
     memory_key: str = ""  # resolved key (after identity links); empty = user.key
+    max_steps: int = 0  # cap on chained LLM calls for this event; 0 = settings.max_chain_steps
 
     @property
     def key(self) -> str:

@@ -43,7 +43,8 @@ class Inbox:
         self.agent = agent
         self.router = router
         self.writer = writer
-        self.accepting = True
+        self.accepting = True  # False once the service is stopped: submit refuses
+        self.draining = False  # True while shutting down: journal, but start no new steps
         self.on_step: list[StepHook] = []
         self._busy = 0
 
@@ -109,7 +110,7 @@ class Inbox:
         self._busy += 1
         try:
             await self.deliver_outbox(user)
-            while self.accepting and (raw := await self.redis.inbox_head(user)) is not None:
+            while not self.draining and (raw := await self.redis.inbox_head(user)) is not None:
                 if not await self._process(user, token, raw):
                     break
                 done += 1
@@ -117,8 +118,7 @@ class Inbox:
             self._busy -= 1
             await self.redis.release(user, token)
             if await self.redis.inbox_len(user):
-                if self.accepting:
-                    await self.redis.mark_ready(user)
+                await self.redis.mark_ready(user)  # this or another replica picks it up
             else:
                 await self.redis.deactivate_if_empty(user)
         return done
@@ -175,10 +175,14 @@ class Inbox:
             await asyncio.sleep(ttl / 3)
             await self.redis.renew(user, token, ttl)
 
-    async def deliver_outbox(self, user: str) -> None:
+    async def deliver_outbox(self, user: str) -> bool:
+        """Deliver queued replies in order. A reply that cannot be delivered stays queued
+        (tried again the next time this user is processed); returns False then."""
         while (raw := await self.redis.outbox_head(user)) is not None:
-            await self.router.deliver(Reply.from_json(raw))
+            if not await self.router.deliver(Reply.from_json(raw)):
+                return False
             await self.redis.outbox_pop(user)
+        return True
 
     @property
     def busy(self) -> int:

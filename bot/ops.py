@@ -43,7 +43,7 @@ class OpsServer:
         self._host = host
         self._requested_port = port
         self._metrics = metrics
-        self._checks = dict(checks or {})
+        self._checks = checks if checks is not None else {}  # live view: adapters add later
         self._check_timeout_s = check_timeout_s
         self._runner: web.AppRunner | None = None
         self._port: int | None = None

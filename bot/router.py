@@ -26,11 +26,13 @@ class Router:
         return platform in self._outboxes
 
     async def deliver(self, reply: Reply) -> bool:
-        """Deliver with bounded retries. False when it could not be delivered."""
+        """Deliver with bounded retries. False when the adapter failed every attempt (the
+        caller keeps the reply queued). A platform with no adapter in this process drops
+        the reply with a warning: nothing here could ever deliver it."""
         outbox = self._outboxes.get(reply.user.platform)
         if outbox is None:
             log.warning("no adapter for platform %s; reply dropped", reply.user.platform)
-            return False
+            return True
         for attempt in range(1, self.attempts + 1):
             try:
                 await asyncio.wait_for(outbox.deliver(reply), self.timeout_s)

@@ -20,6 +20,7 @@ from bot.config import NO_LLM, Settings
 from bot.context import ContextManager
 from bot.errors import ConfigError
 from bot.events import Event
+from bot.heartbeat import Heartbeats
 from bot.inbox import Inbox, Submitted
 from bot.longterm import LongTermMemory
 from bot.metrics import Metrics, Purpose
@@ -64,6 +65,9 @@ class Service:
         self.inbox = Inbox(settings, redis, self.states, self.agent, self.router, self.writer)
         self.admin = Admin(self)
         self.inbox.on_step.append(self._observe_step)
+        self.heartbeats = Heartbeats(self) if settings.heartbeat_enabled else None
+        if self.heartbeats is not None:
+            self.inbox.on_step.append(self.heartbeats.on_step)
         self.checks: dict[str, Check] = {"redis": self.redis.ping, "qdrant": self._qdrant_ready}
         ping = getattr(llm, "ping", None)
         if ping is not None:
@@ -113,13 +117,19 @@ class Service:
                                  self.checks)
             await self.ops.start()
         self.stop_event.clear()
-        self.inbox.accepting = True
+        self.inbox.accepting, self.inbox.draining = True, False
         self.spawn(self.writer.run(self.stop_event), "recall-writer")
         self.spawn(self.inbox.run(self.stop_event), "inbox")
+        if self.heartbeats is not None:
+            await self.heartbeats.start()
 
-    async def stop(self, grace_s: float = 30.0) -> None:
-        """Stop taking events, let in-flight steps finish, flush recall, close stores."""
-        self.inbox.accepting = False
+    async def drain(self, grace_s: float = 30.0) -> None:
+        """Stop starting steps and wait (up to ``grace_s``) for running ones to commit.
+        Events submitted meanwhile are still journaled: another replica, or this one after
+        a restart, processes them. Adapters stay connected so replies can be delivered."""
+        if self.heartbeats is not None:
+            await self.heartbeats.stop()
+        self.inbox.draining = True
         self.stop_event.set()
         if self._tasks:
             done, pending = await asyncio.wait(self._tasks, timeout=grace_s)
@@ -127,6 +137,11 @@ class Service:
                 t.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
             self._tasks.clear()
+
+    async def stop(self, grace_s: float = 30.0) -> None:
+        """Drain, flush recall, stop the ops server and close the stores."""
+        await self.drain(grace_s)
+        self.inbox.accepting = False
         with contextlib.suppress(Exception):
             await self.writer.flush()
         if self.ops is not None:

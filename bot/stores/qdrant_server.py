@@ -27,6 +27,7 @@ from bot.stores.qdrant_edge import (
     COLLECTIONS,
     DENSE,
     RRF_K,
+    RRF_WEIGHTS,
     SPARSE,
     dim_mismatch_message,
     doc_point_id,
@@ -47,6 +48,8 @@ class ServerVectorStore:
                  prefix: str = "membot", location: str | None = None, path: str | None = None,
                  timeout_s: int = 10, client: AsyncQdrantClient | None = None) -> None:
         if client is None:
+            if url is None and location is None and path is None:
+                raise ValueError("ServerVectorStore needs url, location or path")
             if url is not None:
                 client = AsyncQdrantClient(url=url, api_key=api_key, timeout=timeout_s,
                                            check_compatibility=False)
@@ -55,7 +58,6 @@ class ServerVectorStore:
         self._client = client
         self.prefix = prefix
         self._sparse = SparseEncoder()
-        self._started = False
 
     def _name(self, kind: str) -> str:
         return f"{self.prefix}_{kind}"
@@ -68,7 +70,6 @@ class ServerVectorStore:
         if not await self._call("start", self._client.collection_exists(docs)):
             await self._call("start", self._client.create_collection(docs, vectors_config={}))
         await self._index(docs, ts=False)
-        self._started = True
 
     async def _ensure_collection(self, name: str, dim: int) -> None:
         if not await self._call("start", self._client.collection_exists(name)):
@@ -111,8 +112,9 @@ class ServerVectorStore:
         points = []
         for item, vec in zip(items, vectors, strict=True):
             idx, val = self._sparse.document(item.text)
-            named: dict[str, Any] = {DENSE: list(vec),
-                                     SPARSE: models.SparseVector(indices=idx, values=val)}
+            named: dict[str, Any] = {SPARSE: models.SparseVector(indices=idx, values=val)}
+            if len(vec):  # an empty vector: stored without a dense vector (see VectorStore)
+                named[DENSE] = list(vec)
             points.append(models.PointStruct(id=str(point_id(item.id)), vector=named,
                                              payload=item_payload(item)))
         await self._call("write", self._client.upsert(self._name(collection), points, wait=True))
@@ -155,7 +157,7 @@ class ServerVectorStore:
                                              query_filter=flt, limit=limit, offset=offset)
         else:
             call = self._client.query_points(
-                name, prefetch=signals, query=models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
+                name, prefetch=signals, query=models.RrfQuery(rrf=models.Rrf(k=RRF_K, weights=RRF_WEIGHTS)),
                 query_filter=flt, limit=limit, offset=offset)
         res = await self._call("search", call)
         return [Hit(payload_item(p.payload or {}), float(p.score)) for p in res.points]

@@ -1,0 +1,147 @@
+"""Discord interaction helpers: ephemeral answers (split or as a file), confirmation
+buttons, and who may act on whose memory."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import discord
+
+from adapters.chunking import split_message
+from adapters.discord_inbound import user_key
+from bot.errors import AdminError, MembotError
+
+log = logging.getLogger("membot.discord")
+
+LIMIT = 2_000
+MAX_FILE_BYTES = 8 * 1024 * 1024
+Action = Callable[[], Awaitable[str]]
+NOT_ADMIN = ("Only server admins (Manage Server) and bot admins can use this, or act on "
+             "someone else's memory.")
+
+
+class Refused(AdminError):
+    """The caller may not do this; shown to them, nothing changed."""
+
+
+# --- who may act on whose memory --------------------------------------------------------
+def is_operator(user: Any, admin_ids: frozenset[str]) -> bool:
+    """A bot admin (DISCORD_ADMIN_IDS): may act on anyone, anywhere."""
+    return str(user.id) in admin_ids
+
+
+def is_guild_admin(interaction: Any) -> bool:
+    """Administrator or Manage Server in the server where the command runs (not in DMs)."""
+    perms = getattr(interaction.user, "guild_permissions", None)
+    return (interaction.guild is not None and perms is not None
+            and bool(perms.administrator or perms.manage_guild))
+
+
+def require_admin(interaction: Any, admin_ids: frozenset[str]) -> None:
+    if not (is_operator(interaction.user, admin_ids) or is_guild_admin(interaction)):
+        raise Refused(NOT_ADMIN)
+
+
+def target_identity(interaction: Any, user: Any, admin_ids: frozenset[str]) -> str:
+    """The identity key a memory command acts on: the caller's own, or (admins) ``user``'s.
+
+    Checked at run time on every call: Discord's default_permissions only hides commands.
+    Server admins may act on members of their own server only; bot admins on anyone.
+    """
+    caller = interaction.user
+    if user is None or user.id == caller.id:
+        return user_key(caller)
+    if is_operator(caller, admin_ids):
+        return user_key(user)
+    if not is_guild_admin(interaction):
+        raise Refused(NOT_ADMIN)
+    member_guild = getattr(user, "guild", None)
+    if member_guild is None or member_guild.id != interaction.guild.id:
+        raise Refused("Server admins can only act on members of this server.")
+    return user_key(user)
+
+
+# --- ephemeral answers ----------------------------------------------------------------------
+async def send_text(interaction: Any, text: str, max_chunks: int = 4) -> None:
+    """Answer only the caller: split at 2,000 chars, as a Markdown file when very long."""
+    chunks = split_message(text, LIMIT) or ["(nothing)"]
+    if len(chunks) > max_chunks:
+        await send_file(interaction, "The answer is long, so here it is as a file.",
+                        text.encode("utf-8"), "answer.md")
+        return
+    for chunk in chunks:
+        await interaction.followup.send(chunk, ephemeral=True)
+
+
+async def send_file(interaction: Any, note: str, data: bytes, filename: str) -> None:
+    if len(data) > MAX_FILE_BYTES:
+        data, filename = gzip.compress(data), filename + ".gz"
+    if len(data) > MAX_FILE_BYTES:
+        raise AdminError("too large to send here; ask the operator to run `membot memory export`")
+    await interaction.followup.send(note, file=discord.File(io.BytesIO(data), filename=filename),
+                                    ephemeral=True)
+
+
+async def run_command(interaction: Any, work: Callable[[], Awaitable[None]]) -> None:
+    """Defer ephemerally (memory work may wait for a running step), run, report errors."""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    try:
+        await work()
+    except MembotError as exc:
+        await interaction.followup.send(f"Sorry: {exc}", ephemeral=True)
+    except Exception:
+        log.exception("slash command failed")
+        await interaction.followup.send("Something went wrong; nothing was changed.",
+                                        ephemeral=True)
+
+
+# --- confirmation -----------------------------------------------------------------------------
+class ConfirmView(discord.ui.View):
+    """A danger button that runs ``action`` once, for the person who asked only."""
+
+    def __init__(self, owner_id: int, label: str, action: Action,
+                 timeout_s: float = 120.0) -> None:
+        super().__init__(timeout=timeout_s)
+        self.owner_id = owner_id
+        self.action = action
+        self.outcome = ""
+        self.message: Any = None
+        self.confirm_button: discord.ui.Button[ConfirmView] = discord.ui.Button(
+            label=label, style=discord.ButtonStyle.danger)
+        self.cancel_button: discord.ui.Button[ConfirmView] = discord.ui.Button(
+            label="Cancel", style=discord.ButtonStyle.secondary)
+        self.confirm_button.callback = self.confirm  # type: ignore[method-assign]
+        self.cancel_button.callback = self.cancel  # type: ignore[method-assign]
+        self.add_item(self.confirm_button)
+        self.add_item(self.cancel_button)
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return interaction.user.id == self.owner_id
+
+    async def confirm(self, interaction: discord.Interaction) -> None:
+        if self.outcome:
+            return
+        self.outcome = "confirmed"
+        self.stop()
+        await interaction.response.defer()
+        try:
+            text = await self.action()
+        except MembotError as exc:
+            text = f"Nothing changed: {exc}"
+        await interaction.edit_original_response(content=text, view=None)
+
+    async def cancel(self, interaction: discord.Interaction) -> None:
+        self.outcome = self.outcome or "cancelled"
+        self.stop()
+        await interaction.response.edit_message(content="Cancelled; nothing changed.", view=None)
+
+    async def on_timeout(self) -> None:
+        if self.message is not None and not self.outcome:
+            try:
+                await self.message.edit(content="No answer; nothing changed.", view=None)
+            except discord.HTTPException:
+                log.debug("could not edit a timed-out confirmation")

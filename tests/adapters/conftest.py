@@ -1,0 +1,65 @@
+"""Fixtures for the platform adapters: a started core (real Redis, embedded Qdrant, fake
+LLM) with the Slack adapter in HTTP mode against a fake Slack Web API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.adapters.fake_slack import SECRET, FakeSlack, signed_headers
+from tests.conftest import make_settings, start_service
+
+
+@dataclass
+class SlackEnv:
+    svc: Any
+    adapter: Any
+    api: FakeSlack
+    fake: Any  # the fake LLM
+    http: aiohttp.ClientSession
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.adapter.port}/slack/events"
+
+    async def post(self, body: str, content_type: str = "application/json",
+                   secret: str = SECRET) -> int:
+        """POST a signed request to the adapter; returns the HTTP status."""
+        async with self.http.post(self.url, data=body.encode(),
+                                  headers=signed_headers(body, content_type, secret)) as resp:
+            await resp.read()
+            return resp.status
+
+    async def post_form(self, body: str) -> int:
+        return await self.post(body, "application/x-www-form-urlencoded")
+
+
+async def wipe(settings: Any) -> None:
+    from bot.stores.redis_store import RedisStore
+
+    cleaner = RedisStore(settings.redis_url, settings.redis_prefix)
+    await cleaner.delete_prefix()
+    await cleaner.close()
+
+
+@pytest.fixture
+async def slack(tmp_path: Path, fake_llm: Any, embedder: Any) -> AsyncIterator[SlackEnv]:
+    from adapters.slack_adapter import SlackAdapter
+
+    async with FakeSlack(admins={"UADM"}) as api:
+        settings = make_settings(tmp_path, fake_llm.base_url, slack_bot_token="xoxb-test-token",
+                                 slack_signing_secret=SECRET, slack_mode="http",
+                                 slack_api_url=api.api_url, slack_admin_ids="UOPS")
+        svc, _ = await start_service(settings, embedder)
+        adapter = SlackAdapter(svc)
+        await adapter.start(host="127.0.0.1", port=0)
+        async with aiohttp.ClientSession() as http:
+            yield SlackEnv(svc, adapter, api, fake_llm, http)
+        await adapter.close()
+        await svc.stop()
+        await wipe(settings)

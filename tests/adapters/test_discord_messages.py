@@ -1,0 +1,191 @@
+"""Discord messages in and replies out: routing (DMs, mentions, threads), typing, the
+outbox's splitting and file fallback — fake discord.py objects, the real core."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import discord
+import pytest
+
+from adapters.discord_adapter import MessageHandler
+from adapters.discord_outbox import DiscordOutbox
+from bot.events import Reply, UserRef
+from bot.testing.fake_openai import tool_call
+from tests.adapters.discord_fakes import (
+    BOT_ID,
+    FakeChannel,
+    FakeClient,
+    FakeGuild,
+    FakeMessage,
+    FakeUser,
+)
+from tests.conftest import Harness
+
+ALICE = FakeUser(id=1, display_name="Alice")
+BOT = FakeUser(id=BOT_ID, display_name="membot", bot=True)
+
+
+@dataclass
+class Env:
+    harness: Harness
+    client: FakeClient
+    outbox: DiscordOutbox
+    handler: MessageHandler
+
+    def say(self, text: str) -> None:
+        self.harness.fake.push(tool_call("send_message", message=text, request_heartbeat=False))
+
+    def prompt_line(self) -> str:
+        return str(self.harness.fake.requests[-1]["messages"][-1]["content"])
+
+
+@pytest.fixture
+async def env(harness: Harness) -> AsyncIterator[Env]:
+    client = FakeClient()
+    outbox = DiscordOutbox(client)
+    harness.svc.router.register("discord", outbox)
+    yield Env(harness, client, outbox, MessageHandler(harness.svc, outbox, content_intent=False))
+    await outbox.close()
+
+
+async def eventually(pred: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not pred():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+def guild_message(text: str, channel: FakeChannel, mentions: list[FakeUser] | None = None,
+                  author: FakeUser = ALICE, mid: int = 42) -> FakeMessage:
+    return FakeMessage(id=mid, content=text, author=author, channel=channel, guild=FakeGuild(),
+                       mentions=mentions or [])
+
+
+async def test_dm_is_answered_with_typing(env: Env) -> None:
+    """A DM is answered in the DM; typing starts on submit and stops when the step ends."""
+    dm = FakeChannel(id=10, name="", type=discord.ChannelType.private)
+    env.client.add(dm)
+    env.say("Hi Alice!")
+    msg = FakeMessage(id=41, content="hello", author=ALICE, channel=dm)
+    assert await env.handler.handle(msg, BOT_ID) == "accepted"
+    await eventually(lambda: bool(dm.sent) and "discord:41" not in env.outbox.typing)
+    assert dm.sent[0]["content"] == "Hi Alice!" and "reference" not in dm.sent[0]
+    assert dm.typings >= 1
+    assert "DM" in env.prompt_line() and "Alice" in env.prompt_line()
+
+
+async def test_guild_message_without_mention_is_ignored(env: Env) -> None:
+    """In a server, messages that do not mention the bot are not submitted."""
+    ch = FakeChannel(id=20)
+    assert await env.handler.handle(guild_message("just chatting", ch), BOT_ID) == "ignored"
+    assert env.harness.fake.requests == [] and ch.typings == 0
+
+
+async def test_bot_authors_are_ignored(env: Env) -> None:
+    """Other bots (and the bot itself) are never answered, even when they mention it."""
+    ch = FakeChannel(id=21)
+    other_bot = FakeUser(id=5, display_name="otherbot", bot=True)
+    assert await env.handler.handle(guild_message(f"<@{BOT_ID}> hi", ch, [BOT], other_bot), BOT_ID) == "ignored"
+    dm = FakeMessage(id=43, content="echo", author=BOT, channel=FakeChannel(id=22))
+    assert await env.handler.handle(dm, BOT_ID) == "ignored"
+
+
+async def test_mention_is_stripped_and_replied_to(env: Env) -> None:
+    """A mention is answered with a reply to the message; the agent sees the text without it."""
+    ch = FakeChannel(id=30, name="general")
+    env.client.add(ch)
+    env.say("Hello channel")
+    bob = FakeUser(id=2, display_name="Bob")
+    msg = guild_message(f"<@!{BOT_ID}>  what does <@2> like?", ch, [BOT, bob], mid=77)
+    assert await env.handler.handle(msg, BOT_ID) == "accepted"
+    await eventually(lambda: bool(ch.sent))
+    line = env.prompt_line()
+    assert line.endswith("] what does @Bob like?") and "<@" not in line
+    assert "in #general (others can read)" in line
+    ref = ch.sent[0]["reference"]
+    assert (ref.message_id, ref.channel_id, ch.sent[0]["mention_author"]) == (77, 30, False)
+
+
+async def test_mention_in_thread_is_answered_in_the_thread(env: Env) -> None:
+    """A mention inside a thread is answered in that thread and marked as one."""
+    thread = FakeChannel(id=31, name="planning", type=discord.ChannelType.public_thread)
+    env.client.add(thread)
+    env.say("In the thread")
+    assert await env.handler.handle(guild_message(f"<@{BOT_ID}> ok?", thread, [BOT]), BOT_ID) == "accepted"
+    await eventually(lambda: bool(thread.sent))
+    assert thread.sent[0]["content"] == "In the thread"
+    assert "in #planning" in env.prompt_line()
+
+
+def _reply(text: str, kind: str = "message", reply_to: str = "50:60") -> Reply:
+    return Reply(user=UserRef("discord", "1", "-"), text=text, reply_to=reply_to, kind=kind)  # type: ignore[arg-type]
+
+
+async def test_long_reply_split_under_2000_with_reference_once() -> None:
+    """A reply over 2,000 chars goes out in chunks; only the first replies to the message."""
+    ch = FakeChannel(id=50)
+    outbox = DiscordOutbox(FakeClient().add(ch))
+    text = "\n\n".join(f"Part {i}. " + "lorem ipsum " * 90 for i in range(3))
+    await outbox.deliver(_reply(text))
+    assert len(ch.sent) == 3 and all(len(m["content"]) <= 2_000 for m in ch.sent)
+    assert ["reference" in m for m in ch.sent] == [True, False, False]
+    assert all(m["allowed_mentions"].everyone is False for m in ch.sent)
+
+
+async def test_very_long_reply_becomes_a_file() -> None:
+    """Output longer than four messages is sent once, as a Markdown attachment."""
+    ch = FakeChannel(id=50)
+    outbox = DiscordOutbox(FakeClient().add(ch))
+    await outbox.deliver(_reply("word " * 3_000))
+    assert len(ch.sent) == 1
+    file: Any = ch.sent[0]["file"]
+    assert file.filename == "answer.md" and file.fp.read().decode().startswith("word word")
+
+
+async def test_traces_are_not_sent_but_notices_are() -> None:
+    """Inner-thought traces never reach Discord; notices (e.g. rate limit) do."""
+    ch = FakeChannel(id=50)
+    outbox = DiscordOutbox(FakeClient().add(ch))
+    await outbox.deliver(_reply("thinking about it", kind="trace"))
+    await outbox.deliver(_reply("Please slow down.", kind="notice"))
+    assert [m["content"] for m in ch.sent] == ["Please slow down."]
+
+
+async def test_proactive_reply_goes_to_the_users_dm() -> None:
+    """A reply without a target (a heartbeat message) opens the user's DM."""
+    alice = FakeUser(id=1)
+    client = FakeClient(users={1: alice})
+    await DiscordOutbox(client).deliver(_reply("Thinking of you", reply_to=""))
+    assert alice.dm.sent[0]["content"] == "Thinking of you"
+
+
+async def test_typing_stops_when_not_accepted(env: Env) -> None:
+    """A message the core does not accept (duplicate) leaves no typing loop behind."""
+    dm = FakeChannel(id=11, name="", type=discord.ChannelType.private)
+    env.client.add(dm)
+    env.say("first")
+    msg = FakeMessage(id=44, content="hello", author=ALICE, channel=dm)
+    assert await env.handler.handle(msg, BOT_ID) == "accepted"
+    assert await env.handler.handle(msg, BOT_ID) == "duplicate"
+    await eventually(lambda: len(env.outbox.typing.tasks) == 0 and bool(dm.sent))
+    assert len(dm.sent) == 1
+
+
+def test_reply_without_ping_needs_the_content_intent() -> None:
+    """A reply to the bot that does not ping it is answered only with message content on."""
+    from types import SimpleNamespace
+
+    from adapters.discord_inbound import message_event
+
+    bot_msg = SimpleNamespace(author=BOT)
+    msg = guild_message("and what about tomorrow?", FakeChannel(id=60))
+    msg.reference = SimpleNamespace(resolved=bot_msg)
+    assert message_event(msg, BOT_ID, content_intent=False) is None
+    event = message_event(msg, BOT_ID, content_intent=True)
+    assert event is not None and event.text == "and what about tomorrow?"
+    assert (event.user.key, event.reply_to, event.channel.where) == ("discord:-:1", "60:42", "channel")
