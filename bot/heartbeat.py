@@ -3,7 +3,8 @@
 One APScheduler interval job per process runs ``tick``. Due times live in Redis, one
 sorted set of users (member = the user's memory key, score = next heartbeat), claimed
 atomically, so several replicas never fire one heartbeat twice and a restart keeps every
-schedule. A heartbeat is an ordinary ``Event(kind="heartbeat")`` submitted through the
+schedule (``stop`` lets a running tick finish; only a crash in the moment between a claim
+and its reschedule drops that user's schedule, until their next message). A heartbeat is an ordinary ``Event(kind="heartbeat")`` submitted through the
 user's durable queue, so it never runs concurrently with a user turn.
 
 Policy (pure functions ``first_due`` and ``decide`` over ``Policy``):
@@ -201,6 +202,8 @@ class Heartbeats:
         self._count(decision.outcome)
         if decision.next_at is not None:  # before submitting: a user step may reschedule later
             await self.redis.schedule(user, decision.next_at)
+        else:  # the claim only leased the entry (crash safety); end the cadence for real
+            await self.redis.unschedule(user)
         if decision.outcome != "fired":
             return None
         event = Event(kind="heartbeat", user=UserRef(**json.loads(meta["ref"])), text=REFLECT,
@@ -288,7 +291,7 @@ def render_groups(groups: list[list[MemoryItem]]) -> str:
     lines = ["Near-duplicates; merge a group with ids and content:"]
     for g in groups[:SHOW_GROUPS]:
         lines.append("ids=" + ",".join(i.id[:SHORT_ID] for i in g))
-        lines += [f"- {i.id[:SHORT_ID]} [{stamp(i.ts)}] {' '.join(i.text.split())[:300]}" for i in g]
+        lines += [f"- {i.id[:SHORT_ID]} [{stamp(i.ts)}] {' '.join(i.text.split())[:200]}" for i in g]
     if len(groups) > SHOW_GROUPS:
         lines.append(f"({len(groups) - SHOW_GROUPS} more groups)")
     return "\n".join(lines)

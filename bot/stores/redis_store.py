@@ -40,10 +40,12 @@ _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
-# Claim up to N due members of a sorted set atomically (several replicas never share one).
+# Claim up to N due members of a sorted set atomically (several replicas never share one):
+# each claimed member is pushed to now + lease, so a claimer that dies before writing the
+# member's next time only delays it by the lease instead of dropping it.
 _CLAIM_DUE = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
-for _, m in ipairs(due) do redis.call('ZREM', KEYS[1], m) end
+for _, m in ipairs(due) do redis.call('ZADD', KEYS[1], 'XX', ARGV[1] + ARGV[3], m) end
 return due
 """
 
@@ -236,8 +238,8 @@ class RedisStore:
         v = await self._do(self._r.zscore(self.keys.heartbeat_due, member))
         return None if v is None else float(v)
 
-    async def claim_due(self, now: float, limit: int = 100) -> list[str]:
-        res = await self._do(self._claim(keys=[self.keys.heartbeat_due], args=[now, limit]))
+    async def claim_due(self, now: float, limit: int = 100, lease_s: float = 600.0) -> list[str]:
+        res = await self._do(self._claim(keys=[self.keys.heartbeat_due], args=[now, limit, lease_s]))
         return [str(x) for x in res]
 
     async def incr_with_ttl(self, key: str, ttl_s: int) -> int:
