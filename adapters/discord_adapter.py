@@ -78,8 +78,12 @@ class MessageHandler:
 class MembotBot(commands.Bot):
     def __init__(self, settings: Settings, service: Service | None) -> None:
         content = settings.discord_message_content
+        shards: dict[str, int] = {}
+        if settings.discord_shard_count:  # scale-out: each replica runs one shard
+            shards = {"shard_id": settings.discord_shard_id,
+                      "shard_count": settings.discord_shard_count}
         super().__init__(command_prefix=commands.when_mentioned, intents=intents(content),
-                         help_command=None)
+                         help_command=None, **shards)
         self.service = service
         self.admin_ids = parse_ids(settings.discord_admin_ids)
         self.outbox = DiscordOutbox(self)

@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     # --- Platforms ---------------------------------------------------------------------------------
     discord_token: SecretStr | None = None
     discord_message_content: bool = Field(default=False, description="Use the privileged message-content intent (also answers replies to the bot that do not mention it).")
+    discord_shard_count: int = Field(default=0, ge=0, description="Total Discord shards across replicas (0 = one process, no sharding).")
+    discord_shard_id: int = Field(default=0, ge=0, description="This replica's shard (0..DISCORD_SHARD_COUNT-1).")
     discord_admin_ids: str = Field(default="", description="Comma-separated Discord user ids allowed admin commands besides server admins.")
     slack_bot_token: SecretStr | None = None
     slack_app_token: SecretStr | None = Field(default=None, description="xapp- token for Socket Mode.")
@@ -126,6 +128,12 @@ class Settings(BaseSettings):
         return self
 
     # --- derived -----------------------------------------------------------------------------
+    @model_validator(mode="after")
+    def _check_shards(self) -> Settings:
+        if self.discord_shard_count and self.discord_shard_id >= self.discord_shard_count:
+            raise ValueError("DISCORD_SHARD_ID must be below DISCORD_SHARD_COUNT")
+        return self
+
     @property
     def llm_configured(self) -> bool:
         return bool(self.llm_base_url) or self.llm_api_key is not None

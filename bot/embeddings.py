@@ -164,8 +164,6 @@ class FastEmbedEmbedder:
 
     # --- model description -------------------------------------------------------------------
     def _declared_dim(self) -> int:
-        if self._engine is not None and self._dim is not None:
-            return self._dim
         known = _registry_dim(self.model)
         if known is not None:
             return known
