@@ -127,7 +127,7 @@ def _service(settings: Settings, need_llm: bool = True) -> Any:
 
 async def _with_service(settings: Settings, fn: Callable[[Any], Awaitable[int]]) -> int:
     svc = _service(settings, need_llm=False)
-    await svc.open()
+    await svc.open(load_embedder=False)
     try:
         return await fn(svc)
     finally:

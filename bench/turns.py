@@ -166,7 +166,7 @@ def main() -> None:
     print(f"  reply latency p50    {f['p50_ms']:8.1f} ms   (queueing: users x service time)")
     print(f"  reply latency p99    {f['p99_ms']:8.1f} ms")
     print(f"  baseline: bare LLM round trip p50 {f['baseline_llm_p50_ms']:.1f} ms;"
-          f" p50 turn / bare call = {f['p50_ms'] / f['baseline_llm_p50_ms']:.1f}x")
+          f" turn p50 at the offered load / bare call = {f['offered_p50_ms'] / f['baseline_llm_p50_ms']:.1f}x")
     print(f"  recall items embedded+written: {f['recall_items_written']:.0f}"
           f" (backlog drained {f['recall_drain_after_s']:.2f} s after the last reply)")
     print(json.dumps({"bench": "turns", **f}))

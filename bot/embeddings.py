@@ -3,8 +3,9 @@
 - ``FastEmbedEmbedder``: fastembed ``TextEmbedding`` (default all-MiniLM-L6-v2, 384-dim,
   L2-normalized). With a model directory it loads from there and never touches the network;
   otherwise fastembed downloads into the cache dir on first use. The model is loaded lazily,
-  once; inference runs in a worker thread, one batch at a time (onnxruntime already uses
-  every core), and single-text calls (search queries) go through a small LRU cache.
+  once. Bulk batches (recall writes, imports) run one at a time on a low-priority thread
+  using all cores but one; single texts (search queries) use their own one-thread session,
+  so a query never waits behind a bulk batch, and go through a small LRU cache.
 - ``OpenAIEmbedder``: ``/v1/embeddings`` through ``AsyncOpenAI``; its errors become
   ``EmbeddingError`` here.
 
@@ -15,8 +16,11 @@ model's dimension) at startup instead of on the first message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -64,6 +68,12 @@ class _LRU:
                 self._data.popitem(last=False)
 
 
+def _background_priority() -> None:
+    """Lower this worker thread's CPU priority (Linux: per-thread nice); best effort."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+
+
 class FastEmbedEmbedder:
     """Local embeddings with fastembed (ONNX on CPU)."""
 
@@ -81,11 +91,14 @@ class FastEmbedEmbedder:
         self.model_path = Path(model_path).expanduser() if model_path else None
         self.cache_dir = str(cache_dir) if cache_dir else None
         self.batch_size = batch_size
-        self._threads = threads
-        self._engine: Any = None
+        self._threads = threads if threads else max(1, (os.cpu_count() or 2) - 1)
+        self._engine: Any = None  # bulk writes (recall, imports)
+        self._query_engine: Any = None  # single texts (search queries): never waits on bulk
         self._dim: int | None = None
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
+        self._query_lock = threading.Lock()
+        self._bulk: ThreadPoolExecutor | None = None
         self._cache = _LRU(query_cache_size)
 
     @property
@@ -106,15 +119,32 @@ class FastEmbedEmbedder:
             hit = self._cache.get(texts[0])
             if hit is not None:
                 return [hit]
-        out: list[list[float]] = []
+        if len(texts) == 1:
+            out = await asyncio.to_thread(self._embed_query, texts[0])
+            self._cache.put(texts[0], out[0])
+            return out
+        # Bulk work runs on one low-priority thread so replies and queries keep the CPU.
+        if self._bulk is None:
+            self._bulk = ThreadPoolExecutor(1, "membot-embed", initializer=_background_priority)
+        loop = asyncio.get_running_loop()
+        out = []
         for start in range(0, len(texts), self.batch_size):
             chunk = list(texts[start : start + self.batch_size])
-            out.extend(await asyncio.to_thread(self._embed_sync, chunk))
-        if len(texts) == 1:
-            self._cache.put(texts[0], out[0])
+            out.extend(await loop.run_in_executor(self._bulk, self._embed_sync, chunk))
         return out
 
     # --- worker-thread side ------------------------------------------------------------------
+    def _embed_query(self, text: str) -> list[list[float]]:
+        self._load()
+        with self._query_lock:
+            if self._query_engine is None:
+                self._query_engine = self._open(threads=1)
+            try:
+                arrays = list(self._query_engine.embed([text], batch_size=1))
+            except Exception as exc:
+                raise EmbeddingError(f"fastembed failed on a query: {exc}") from exc
+        return [np.asarray(a, dtype=np.float32).tolist() for a in arrays]
+
     def _embed_sync(self, texts: list[str]) -> list[list[float]]:
         engine = self._load()
         try:
@@ -140,10 +170,10 @@ class FastEmbedEmbedder:
                 self._dim, self._engine = size, engine
         return self._engine
 
-    def _open(self) -> Any:
+    def _open(self, threads: int | None = None) -> Any:
         from fastembed import TextEmbedding
 
-        kwargs: dict[str, Any] = {"cache_dir": self.cache_dir, "threads": self._threads}
+        kwargs: dict[str, Any] = {"cache_dir": self.cache_dir, "threads": threads or self._threads}
         if self.model_path is not None:
             self._check_model_dir()
             self._register_custom_model()
@@ -315,4 +345,5 @@ def build_embedder(settings: Settings) -> Embedder:
             max_retries=settings.llm_max_retries)
     return FastEmbedEmbedder(
         settings.embedding_model, model_path=settings.embedding_model_path,
-        cache_dir=settings.embedding_cache_dir, batch_size=settings.embedding_batch_size)
+        cache_dir=settings.embedding_cache_dir, batch_size=settings.embedding_batch_size,
+        threads=settings.embedding_threads or None)

@@ -96,11 +96,16 @@ class Service:
         return cls(settings, llm=llm, embedder=embedder, store=store, redis=redis)
 
     # --- lifecycle --------------------------------------------------------------------------
-    async def open(self) -> None:
-        """Connect stores and check dimensions; no background work yet (CLI commands)."""
+    async def open(self, load_embedder: bool = True) -> None:
+        """Connect stores and check dimensions; no background work yet (CLI commands).
+        ``load_embedder=False`` defers the model load to first use (memory admin commands
+        that may not embed anything still work offline)."""
         if self._started:
             return
         await self.redis.ping()
+        load = getattr(self.embedder, "load", None)
+        if load is not None and load_embedder:  # pay the model load now, fail fast
+            await load()
         await self.store.start(self.embedder.dim)
         self._started = True
 
