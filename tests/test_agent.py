@@ -8,6 +8,7 @@ from typing import Any
 from bot.testing.fake_openai import (
     call,
     delay,
+    echo,
     raw_arguments,
     text,
     tool_call,
@@ -208,3 +209,55 @@ async def test_users_never_see_each_others_memory(harness: Harness) -> None:
     blob = json.dumps(bob_requests)
     assert "Mondo" not in blob and "blue door" not in blob
     assert all("No " in r for r in _tool_results(bob_requests[-1]))
+
+
+async def test_tool_results_are_clipped_with_a_note(tmp_path: Any, fake_llm: Any, embedder: Any) -> None:
+    """A tool result over the size limit is cut, and the model is told so."""
+    from tests.conftest import make_settings, start_service
+    settings = make_settings(tmp_path, fake_llm.base_url, tool_result_max_chars=300)
+    svc, outbox = await start_service(settings, embedder)
+    h = Harness(svc, outbox, fake_llm)
+    try:
+        fake_llm.push(tool_calls([call("archival_memory_insert", content=f"note {i} " + "detail " * 30,
+                                       request_heartbeat=False) for i in range(4)]))
+        await h.say("save these")
+        fake_llm.push(tool_call("archival_memory_search", query="note detail", request_heartbeat=True),
+                      text("ok"))
+        await h.say("find them")
+        result = _tool_results(fake_llm.requests[-1])[-1]
+        assert len(result) < 450 and "[cut:" in result and "next page" in result
+    finally:
+        await svc.redis.delete_prefix()
+        await svc.stop()
+
+
+async def test_rate_limit_sends_a_polite_notice(tmp_path: Any, fake_llm: Any, embedder: Any) -> None:
+    """Past the per-minute limit a user gets a notice and the message is not processed."""
+    from tests.conftest import make_settings, start_service
+    settings = make_settings(tmp_path, fake_llm.base_url, rate_limit_per_minute=2)
+    svc, outbox = await start_service(settings, embedder)
+    h = Harness(svc, outbox, fake_llm)
+    try:
+        fake_llm.default = echo
+        await h.say("one")
+        await h.say("two")
+        third = await h.say("three")
+        assert outbox.texts(third.event_id, kind="notice")
+        assert not outbox.texts(third.event_id)
+        assert len(fake_llm.requests) == 2
+        await h.say("bob is fine", user="bob")
+        assert len(fake_llm.requests) == 3
+    finally:
+        await svc.redis.delete_prefix()
+        await svc.stop()
+
+
+async def test_agent_calibrates_token_counts_to_the_server(harness: Harness) -> None:
+    """The server's reported prompt_tokens rescales our estimate of the prompt."""
+    harness.fake.push(text("hi", prompt_tokens=5_000))
+    await harness.say("hello")
+    tokens = harness.svc.tokens
+    assert tokens.ratio > 1.5
+    state = await harness.state()
+    raw = harness.svc.context.raw_measure(harness.svc.context.assemble(state))
+    assert harness.svc.context.pressure(state).tokens > raw
