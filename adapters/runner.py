@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Awaitable
 
 from bot.config import Settings
@@ -37,7 +38,7 @@ async def run_service(settings: Settings, terminal_user: str = "local") -> int:
             await svc.drain()
             adapters_stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
-        else:
+        elif sys.stdin.isatty():
             from adapters.terminal import run_chat
             log.info("no platform tokens set; starting the terminal chat")
             chat = asyncio.ensure_future(run_chat(svc, terminal_user))
@@ -45,6 +46,11 @@ async def run_service(settings: Settings, terminal_user: str = "local") -> int:
             await asyncio.wait({chat, stopper}, return_when=asyncio.FIRST_COMPLETED)
             chat.cancel()
             stopper.cancel()
+        else:  # e.g. a container without platform tokens: keep serving queues and heartbeats
+            log.warning("no platform tokens set and no terminal attached: running headless "
+                        "(set DISCORD_TOKEN or SLACK_BOT_TOKEN + SLACK_APP_TOKEN)")
+            await stop.wait()
+            await svc.drain()
     finally:
         await svc.stop()
     return 0

@@ -128,3 +128,59 @@ async def test_two_instances_share_redis_without_double_processing(
         await a.stop()
         await b.redis.close()
         await b.llm.close()
+
+
+async def test_sigterm_to_membot_run_mid_step_loses_nothing(tmp_path: Path, fake_llm: Any) -> None:
+    """A real `membot run` process gets SIGTERM mid-step: it commits the step and exits 0."""
+    import os
+    import signal
+    import sys
+
+    from bot.stores.redis_store import RedisStore
+    from tests.conftest import MODEL_DIR, REDIS_URL, TIKTOKEN_DIR
+
+    prefix = f"t{os.urandom(6).hex()}"
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "OPENAI_", "DISCORD_", "SLACK_"))}
+    env.update(LLM_BASE_URL=fake_llm.base_url, LLM_API_KEY="test", REDIS_URL=REDIS_URL,
+               REDIS_PREFIX=prefix, QDRANT_PATH=str(tmp_path / "q"), EMBEDDING_MODEL_PATH=str(MODEL_DIR),
+               TIKTOKEN_CACHE_DIR=str(TIKTOKEN_DIR), OPS_PORT=str(port), HEARTBEAT_ENABLED="false",
+               LOG_FORMAT="json")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "adapters.cli", "--env-file", "/nonexistent", "run",
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=env, cwd=Path(__file__).resolve().parents[1])
+    redis = RedisStore(REDIS_URL, prefix)
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(300):  # wait until the service is ready
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/readyz") as r:
+                        if r.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        fake_llm.push(delay(1.5, tool_call("core_memory_append", label="human",
+                                           content="Committed despite SIGTERM", request_heartbeat=False)))
+        ev = _event("sig", "remember this")
+        await redis.journal(ev.key, ev.to_json())
+        for _ in range(100):
+            if fake_llm.requests:
+                break
+            await asyncio.sleep(0.05)
+        assert fake_llm.requests, "the step did not start"
+        proc.send_signal(signal.SIGTERM)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, err.decode()[-2000:]
+        assert await redis.inbox_len(ev.key) == 0
+        import json as _json
+        state = _json.loads(await redis.get_state(ev.key) or "{}")
+        assert state["human"]["value"] == "Committed despite SIGTERM"
+        assert "sk-" not in err.decode() and "test-key" not in err.decode()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await redis.delete_prefix()
+        await redis.close()
