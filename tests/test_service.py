@@ -15,6 +15,9 @@ from bot.testing.fake_openai import delay, echo, tool_call
 from tests.conftest import Harness, make_settings, start_service
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -149,7 +152,7 @@ async def test_sigterm_to_membot_run_mid_step_loses_nothing(tmp_path: Path, fake
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "adapters.cli", "--env-file", "/nonexistent", "run",
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env=env, cwd=Path(__file__).resolve().parents[1])
+        stderr=asyncio.subprocess.PIPE, env=env, cwd=REPO)
     redis = RedisStore(REDIS_URL, prefix)
     try:
         async with aiohttp.ClientSession() as http:
