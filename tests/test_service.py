@@ -14,7 +14,6 @@ from bot.events import Channel, Event, UserRef
 from bot.testing.fake_openai import delay, echo, tool_call
 from tests.conftest import Harness, make_settings, start_service
 
-
 REPO = Path(__file__).resolve().parents[1]
 
 
