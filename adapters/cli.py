@@ -85,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(args.env_file)
         from bot.logs import configure_logging
-        configure_logging(settings.log_level, settings.log_format)
+        level = settings.log_level
+        if args.command == "chat" and level == "INFO":  # keep the conversation readable
+            level = "WARNING"
+        configure_logging(level, settings.log_format)
         return asyncio.run(_dispatch(args, settings))
     except ConfigError as exc:
         print(f"membot: configuration error: {exc}", file=sys.stderr)

@@ -40,7 +40,10 @@ async def run_service(settings: Settings, terminal_user: str = "local") -> int:
             await asyncio.gather(*tasks, return_exceptions=True)
         elif sys.stdin.isatty():
             from adapters.terminal import run_chat
+            from bot.logs import configure_logging
             log.info("no platform tokens set; starting the terminal chat")
+            if settings.log_level == "INFO":  # keep the conversation readable
+                configure_logging("WARNING", settings.log_format)
             chat = asyncio.ensure_future(run_chat(svc, terminal_user))
             stopper = asyncio.ensure_future(stop.wait())
             await asyncio.wait({chat, stopper}, return_when=asyncio.FIRST_COMPLETED)

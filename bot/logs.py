@@ -114,6 +114,10 @@ def _renderer(fmt: Format, stream: TextIO) -> Processor:
     return structlog.processors.JSONRenderer()
 
 
+_CHATTY = ("httpx", "httpx2", "httpcore", "openai", "apscheduler", "discord.gateway",
+           "discord.client", "slack_bolt", "slack_sdk", "aiohttp.access")
+
+
 def configure_logging(
     level: str = "INFO", fmt: Format = "auto", stream: TextIO | None = None
 ) -> None:
@@ -142,6 +146,9 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    if level.upper() != "DEBUG":  # libraries' per-request INFO lines are noise (and URLs)
+        for name in _CHATTY:
+            logging.getLogger(name).setLevel(logging.WARNING)
 
     structlog.configure(
         processors=[
