@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import logging
 from collections.abc import Coroutine
 from typing import Any
@@ -18,7 +19,7 @@ from bot.admin import Admin
 from bot.agent import Agent, StepResult
 from bot.config import NO_LLM, Settings
 from bot.context import ContextManager
-from bot.errors import ConfigError
+from bot.errors import ConfigError, StoreError
 from bot.events import Event
 from bot.heartbeat import Heartbeats
 from bot.inbox import Inbox, Submitted
@@ -33,6 +34,10 @@ from bot.stores.redis_store import RedisStore
 from bot.tokens import TokenCounter
 
 log = logging.getLogger(__name__)
+
+
+def _no_password(url: str) -> str:
+    return re.sub(r"//[^@/]*@", "//***@", url)
 
 
 class DisabledLLM:
@@ -102,7 +107,11 @@ class Service:
         that may not embed anything still work offline)."""
         if self._started:
             return
-        await self.redis.ping()
+        try:
+            await self.redis.ping()
+        except StoreError as exc:
+            raise StoreError(f"Redis is not reachable at REDIS_URL={_no_password(self.settings.redis_url)}"
+                             f" ({exc}); start Redis or point REDIS_URL at it") from None
         load = getattr(self.embedder, "load", None)
         if load is not None and load_embedder:  # pay the model load now, fail fast
             await load()
