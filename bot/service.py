@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import logging
+import re
 from collections.abc import Coroutine
 from typing import Any
 
