@@ -28,6 +28,7 @@ async def run_service(settings: Settings, terminal_user: str = "local") -> int:
     if settings.slack_enabled:
         from adapters.slack_adapter import run as run_slack
         runners.append(run_slack(svc, adapters_stop))
+    code = 0
     try:
         if runners:
             log.info("membot running with %d platform adapter(s)", len(runners))
@@ -37,7 +38,12 @@ async def run_service(settings: Settings, terminal_user: str = "local") -> int:
             log.info("shutting down: finishing running steps")
             await svc.drain()
             adapters_stop.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            failed = [r for r in results if isinstance(r, BaseException)]
+            for exc in failed:  # e.g. a wrong DISCORD_TOKEN: say so instead of a traceback
+                log.error("platform adapter stopped: %s: %s", type(exc).__name__, exc)
+            if failed:
+                code = 1
         elif sys.stdin.isatty():
             from adapters.terminal import run_chat
             from bot.logs import configure_logging
@@ -56,4 +62,4 @@ async def run_service(settings: Settings, terminal_user: str = "local") -> int:
             await svc.drain()
     finally:
         await svc.stop()
-    return 0
+    return code
