@@ -113,7 +113,12 @@ class Agent:
 
     async def _run(self, state: AgentState, event: Event, result: StepResult) -> None:
         self._login(state, event, result)
-        self._append(state, result, event_message(event))
+        msg = event_message(event)
+        limit = self.settings.prompt_budget * 2  # ~half the budget at ~4 characters a token
+        if len(msg.content) > limit:  # one huge message must not make every prompt overflow
+            cut = len(msg.content) - limit
+            msg.content = msg.content[:limit] + f"\n[message cut: {cut} more characters not shown]"
+        self._append(state, result, msg)
         ctx = tools.ToolContext(state=state, memory=self.memory, settings=self.settings,
                                 event=event)
         cap = min(event.max_steps or self.settings.max_chain_steps, self.settings.max_chain_steps)

@@ -98,3 +98,18 @@ async def test_prompt_carries_core_memory_metadata_and_summary(harness: Harness)
     assert "<persona>" in system and "<human>" in system and "messages in recall" in system
     user_line = harness.fake.requests[0]["messages"][-1]["content"]
     assert "#general (others can read)" in user_line
+
+
+async def test_a_huge_message_is_cut_to_fit(tmp_path: Path, fake_llm: Any, embedder: Any) -> None:
+    """A message larger than the budget is cut with a visible note instead of overflowing."""
+    h = await _small_service(tmp_path, fake_llm, embedder, window=2_600)
+    try:
+        fake_llm.default = echo
+        await h.say("lorem ipsum " * 2_000)
+        state = await h.state()
+        first = state.fifo[0].content if not state.summary else ""
+        sent = [m["content"] for m in fake_llm.requests[0]["messages"] if "lorem" in str(m["content"])]
+        assert len(sent) == 1 and "[message cut:" in sent[0] and len(sent[0]) < 6_000
+        assert first == "" or "[message cut:" in first
+    finally:
+        await h.svc.stop()
