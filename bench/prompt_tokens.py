@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 
-import bot.heartbeat  # noqa: F401  registers archival_memory_merge, as every Service does
 from bot import prompts, tools
 from bot.config import Settings
 from bot.context import ContextManager

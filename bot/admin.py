@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from bot import timeparse
 from bot.errors import AdminError
 from bot.longterm import recall_item
 from bot.memory import AgentState
@@ -110,7 +111,9 @@ class Admin:
             raise AdminError("query is empty")
         if not 1 <= limit <= 100:
             raise AdminError("limit must be between 1 and 100")
-        hits = await self.svc.memory.search(kind, user, query, limit=limit)
+        when, _ = timeparse.find(query, time.time())  # dates in the query boost, as in the tools
+        prefer = (when.since, when.until) if when else None
+        hits = await self.svc.memory.search(kind, user, query, limit=limit, prefer=prefer)
         return [{"id": h.item.id, "text": h.item.text, "role": h.item.role,
                  "timestamp": datetime.fromtimestamp(h.item.ts, UTC).isoformat(),
                  "score": round(h.score, 4)} for h in hits]

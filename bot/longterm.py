@@ -1,14 +1,38 @@
 """Long-term memory of all users: recall (every message) and archival (kept notes), as
-domain operations over the ``VectorStore`` and ``Embedder`` seams."""
+domain operations over the ``VectorStore`` and ``Embedder`` seams.
+
+What is indexed (both the dense vector and the stores' BM25 vector, through
+``meta[INDEX_KEY]``, which the stores index but do not keep): a recall turn as
+``"Speaker: words"`` plus a slice of the turn it answers, ``"(after: ...)"`` (without
+that turn's speaker, who did not say this one). Questions name people and answers lean
+on the question before them: on LoCoMo hybrid evidence recall@10 goes 0.56 (raw text)
+-> 0.70 (speaker) -> 0.77 (speaker + previous turn); dense alone 0.25 -> 0.50 -> 0.56.
+Archival notes and tool results are indexed as they are.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from bot.messages import Message
 from bot.protocols import Collection, Embedder, Hit, MemoryItem, SearchMode, VectorStore
+
+INDEX_KEY = "index"  # meta key: the text to index, read by the stores and never stored
+CONTEXT_GAP_S = 6 * 3600.0  # turns further apart are separate conversations
+CONTEXT_CHARS = 200  # how much of the previous turn is indexed with a turn
+RRF_K = 2  # fusion of the plain and the time-window rankings (as the stores' own RRF)
+PREFER_WEIGHT = 0.5  # the window's ranking counts half: the words are the query, the date a
+# hint (LoCoMo dated questions: r@10 0.65 plain, 0.71 at 0.5, 0.69 at 1.0, 0.44 as a filter)
+TURN_KINDS = ("user_message", "assistant")
+_QUIET_TOOLS = {"send_message", "conversation_search", "conversation_search_date",
+                "archival_memory_search", "pause_heartbeats"}  # not memory: not indexed
+_HEADER = re.compile(r"^\[user(?: ([^,\]]+))?, [^\]]*\]\s*")  # bot.agent.event_message
 
 
 def recall_item(user: str, msg: Message) -> MemoryItem:
@@ -34,12 +58,66 @@ def wants_vector(item: MemoryItem) -> bool:
     return item.kind != "tool_result"
 
 
-def embed_text(item: MemoryItem) -> str:
-    calls = item.meta.get("tool_calls")
-    if isinstance(calls, list) and calls:
-        names = " ".join(f"{c.get('name', '')} {c.get('arguments', '')}" for c in calls)
-        return f"{item.text} {names}".strip()[:2000]
-    return item.text[:2000] or item.kind
+# --- what a turn says, and who said it ---------------------------------------------------------
+def speaker(item: MemoryItem) -> str:
+    """Who wrote a recall item: the imported speaker name, the user's display name, or the role."""
+    name = item.meta.get("name")
+    if isinstance(name, str) and name and item.role in ("user", "assistant", "system"):
+        return name
+    m = _HEADER.match(item.text) if item.kind == "user_message" else None
+    return m.group(1).strip() if m and m.group(1) else item.role or "note"
+
+
+def _calls(item: MemoryItem) -> list[tuple[str, dict[str, object]]]:
+    out = []
+    for call in item.meta.get("tool_calls") or []:
+        try:
+            args = json.loads(call.get("arguments") or "{}")
+        except (json.JSONDecodeError, AttributeError):
+            args = {}
+        out.append((str(call.get("name", "")), args if isinstance(args, dict) else {}))
+    return out
+
+
+def words(item: MemoryItem, *, calls: bool = False) -> str:
+    """What a turn says: a user message without its event header; an assistant turn's text
+    and sent messages (and, with ``calls``, the arguments of memory-editing tool calls)."""
+    text = _HEADER.sub("", item.text, count=1) if item.kind == "user_message" else item.text
+    parts = [text.strip()]
+    for name, args in _calls(item):
+        if name == "send_message":
+            parts.append(str(args.get("message", "")).strip())
+        elif calls and name not in _QUIET_TOOLS:
+            parts.append(f"{name} " + " ".join(str(v) for v in args.values()
+                                               if not isinstance(v, bool)))
+    return " ".join(p for p in parts if p)
+
+
+def is_turn(item: MemoryItem) -> bool:
+    """A conversation turn (shown as context, indexed with context), not tool traffic."""
+    return item.kind in TURN_KINDS and bool(words(item))
+
+
+def embed_text(item: MemoryItem, before: MemoryItem | None = None) -> str:
+    """The text indexed for an item; ``before`` is the turn it answers (recall only)."""
+    if item.kind == "passage" or item.kind == "tool_result":
+        return item.text[:2000] or item.kind
+    text = f"{speaker(item)}: {words(item, calls=True) or item.kind}"
+    if before is not None:
+        text += f"\n(after: {words(before)[:CONTEXT_CHARS]})"  # no name: not who said this
+    return text[:2000]
+
+
+def fuse(rankings: Sequence[Sequence[Hit]], weights: Sequence[float], k: int = RRF_K) -> list[Hit]:
+    """Weighted reciprocal-rank fusion; ties keep the order of the first ranking they are in."""
+    score: dict[str, float] = {}
+    first: dict[str, Hit] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        for rank, hit in enumerate(ranking):
+            score[hit.item.id] = score.get(hit.item.id, 0.0) + weight / (k + rank + 1)
+            first.setdefault(hit.item.id, hit)
+    order = sorted(first, key=lambda i: -score[i])  # stable: first-seen order breaks ties
+    return [Hit(first[i].item, score[i]) for i in order]
 
 
 class LongTermMemory:
@@ -53,15 +131,41 @@ class LongTermMemory:
 
     async def write(self, collection: Collection, items: Sequence[MemoryItem]) -> None:
         """Embed and store. Tool results get no dense vector (an empty one): they are kept
-        for history and words, but their meaning is the call's, which is embedded."""
+        for history and words, but their meaning is the call's, which is embedded. Recall
+        turns are indexed with the turn before them (see the module docstring)."""
         if not items:
             return
         todo = [i for i, item in enumerate(items) if wants_vector(item)]
-        dense = await self.embedder.embed([embed_text(items[i]) for i in todo])
+        texts = await self._index_texts(collection, [items[i] for i in todo])
+        dense = await self.embedder.embed(texts)
         vectors: list[Sequence[float]] = [[] for _ in items]
-        for i, vec in zip(todo, dense, strict=True):
+        indexed = list(items)
+        for i, vec, text in zip(todo, dense, texts, strict=True):
             vectors[i] = vec
-        await self.store.upsert(collection, items, vectors)
+            indexed[i] = replace(items[i], meta={**items[i].meta, INDEX_KEY: text})
+        await self.store.upsert(collection, indexed, vectors)
+
+    async def _index_texts(self, collection: Collection, items: Sequence[MemoryItem]) -> list[str]:
+        if collection != "recall":
+            return [embed_text(item) for item in items]
+        first: dict[str, float] = {}
+        for item in items:
+            first[item.user] = min(item.ts, first.get(item.user, item.ts))
+        found = await asyncio.gather(*(self._turn_before(u, ts) for u, ts in first.items()))
+        before = dict(zip(first, found, strict=True))
+        out: dict[int, str] = {}
+        for n in sorted(range(len(items)), key=lambda n: items[n].ts):
+            item, prev = items[n], before[items[n].user]
+            near = prev is not None and item.ts - prev.ts <= CONTEXT_GAP_S
+            out[n] = embed_text(item, prev if near else None)
+            if is_turn(item):
+                before[item.user] = item
+        return [out[n] for n in range(len(items))]
+
+    async def _turn_before(self, user: str, ts: float) -> MemoryItem | None:
+        recent = await self.store.by_time("recall", user, since=ts - CONTEXT_GAP_S, until=ts,
+                                          limit=8, newest_first=True)
+        return next((i for i in recent if is_turn(i)), None)
 
     async def insert_archival(self, user: str, text: str, source: str = "agent",
                               ts: float | None = None) -> str:
@@ -81,16 +185,29 @@ class LongTermMemory:
         since: float | None = None,
         until: float | None = None,
         mode: SearchMode = "hybrid",
+        prefer: tuple[float, float] | None = None,
     ) -> list[Hit]:
+        """Best matches of one user's items. ``since``/``until`` filter; ``prefer`` is a
+        soft window: the ranking within it is fused with the plain one, so items from then
+        rank higher without hiding the rest."""
         vector = None
         if mode != "sparse":
             vector = (await self.embedder.embed([query]))[0]
         started = time.perf_counter()
-        hits = await self.store.search(collection, user, text=query, vector=vector, limit=limit,
-                                       offset=offset, since=since, until=until, mode=mode)
+        depth = limit + offset if prefer else limit
+        windows = [(since, until)]
+        if prefer is not None:
+            lo = prefer[0] if since is None else max(since, prefer[0])
+            hi = prefer[1] if until is None else min(until, prefer[1])
+            windows += [(lo, hi)] if lo < hi else []
+        rankings = await asyncio.gather(*(
+            self.store.search(collection, user, text=query, vector=vector, limit=depth,
+                              offset=0 if prefer else offset, since=lo, until=hi, mode=mode)
+            for lo, hi in windows))
+        hits = rankings[0] if len(rankings) == 1 else fuse(rankings, [1.0, PREFER_WEIGHT])
         if self.on_search:
             self.on_search(collection, time.perf_counter() - started)
-        return hits
+        return hits[offset:offset + limit] if prefer else hits
 
     async def by_time(self, collection: Collection, user: str, *, since: float | None = None,
                       until: float | None = None, limit: int = 50, offset: int = 0,

@@ -68,7 +68,10 @@ class MemoryItem:
     ts: float
     role: str = ""  # recall: user/assistant/tool/system; archival: "" or a source tag
     kind: str = ""  # message kind (recall) or "passage" (archival)
-    meta: dict[str, Any] = field(default_factory=dict)  # small extra payload (tool calls...)
+    # small extra payload (tool calls...). meta["index"], when present, is the text to index
+    # for search instead of ``text`` (speaker + previous-turn context); stores index it and
+    # do not keep it in the payload.
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from bot.errors import ToolError
 from bot.events import Event
 from bot.longterm import LongTermMemory
 from bot.memory import AgentState
+from bot.merge import merge
 from bot.messages import ToolCall
 
 
@@ -87,13 +88,15 @@ async def _core_replace(ctx: ToolContext, a: dict[str, Any]) -> str:
 
 async def _conversation_search(ctx: ToolContext, a: dict[str, Any]) -> str:
     return await search.conversation(ctx.memory, ctx.state.user, a["query"], a.get("page", 0),
-                                     ctx.settings.search_page_size, now=ctx.now)
+                                     ctx.settings.search_page_size, now=ctx.now,
+                                     max_chars=ctx.settings.tool_result_max_chars)
 
 
 async def _conversation_search_date(ctx: ToolContext, a: dict[str, Any]) -> str:
     return await search.conversation_by_date(ctx.memory, ctx.state.user, a["start_date"],
                                              a["end_date"], a.get("page", 0),
-                                             ctx.settings.search_page_size)
+                                             ctx.settings.search_page_size,
+                                             max_chars=ctx.settings.tool_result_max_chars)
 
 
 async def _archival_insert(ctx: ToolContext, a: dict[str, Any]) -> str:
@@ -108,7 +111,8 @@ async def _archival_insert(ctx: ToolContext, a: dict[str, Any]) -> str:
 
 async def _archival_search(ctx: ToolContext, a: dict[str, Any]) -> str:
     return await search.archival(ctx.memory, ctx.state.user, a["query"], a.get("page", 0),
-                                 ctx.settings.search_page_size, now=ctx.now)
+                                 ctx.settings.search_page_size, now=ctx.now,
+                                 max_chars=ctx.settings.tool_result_max_chars)
 
 
 async def _pause_heartbeats(ctx: ToolContext, a: dict[str, Any]) -> str:
@@ -131,7 +135,7 @@ TOOLS: dict[str, Tool] = {t.name: t for t in [
     Tool("core_memory_replace", "Replace exact text in a core memory block (empty new_content deletes).",
          {"label": _LABEL, "old_content": _S, "new_content": _S},
          ("label", "old_content", "new_content"), _core_replace),
-    Tool("conversation_search", "Search past messages by meaning and words.",
+    Tool("conversation_search", "Search past messages by meaning, words, dates ('trip last week').",
          {"query": _S, "page": _PAGE}, ("query",), _conversation_search),
     Tool("conversation_search_date", "List past messages between two dates (YYYY-MM-DD, inclusive).",
          {"start_date": _S, "end_date": _S, "page": _PAGE}, ("start_date", "end_date"),
@@ -142,6 +146,9 @@ TOOLS: dict[str, Tool] = {t.name: t for t in [
          ("query",), _archival_search),
     Tool("pause_heartbeats", "Pause timed heartbeats.",
          {"minutes": {"type": "integer"}}, ("minutes",), _pause_heartbeats),
+    Tool("archival_memory_merge",
+         "No args: list near-duplicate archival notes. With ids and content: replace those notes by one.",
+         {"ids": _S, "content": _S}, (), merge),
 ]}
 
 

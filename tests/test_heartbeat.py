@@ -15,7 +15,8 @@ import pytest
 from bot import tools
 from bot.agent import StepResult
 from bot.events import Event, UserRef
-from bot.heartbeat import Decision, Due, Heartbeats, Policy, clusters, decide, first_due, next_day
+from bot.heartbeat import Decision, Due, Heartbeats, Policy, decide, first_due, next_day
+from bot.merge import clusters
 from bot.messages import ToolCall, stamp
 from bot.stores.redis_store import RedisStore
 from bot.testing.fake_openai import delay, echo, tool_call

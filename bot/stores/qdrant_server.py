@@ -31,6 +31,7 @@ from bot.stores.qdrant_edge import (
     SPARSE,
     dim_mismatch_message,
     doc_point_id,
+    index_text,
     item_payload,
     payload_item,
     point_id,
@@ -111,7 +112,7 @@ class ServerVectorStore:
             return
         points = []
         for item, vec in zip(items, vectors, strict=True):
-            idx, val = self._sparse.document(item.text)
+            idx, val = self._sparse.document(index_text(item))
             named: dict[str, Any] = {SPARSE: models.SparseVector(indices=idx, values=val)}
             if len(vec):  # an empty vector: stored without a dense vector (see VectorStore)
                 named[DENSE] = list(vec)
