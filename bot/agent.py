@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot import prompts, tools
 from bot.config import Settings
@@ -164,9 +165,11 @@ class Agent:
 
     async def _think(self, state: AgentState, result: StepResult) -> Completion:
         """One LLM call inside the budget: warn, flush, and on overflow flush and retry once."""
-        await self._fit(state, result)
+        messages, raw = await self._fit(state, result)
         for attempt in (1, 2):
-            messages = self.context.assemble(state)
+            if attempt == 2:
+                messages = self.context.assemble(state)
+                raw = self.context.raw_measure(messages)
             try:
                 done = await self.llm.complete(messages, self.context.tool_schemas)
             except ContextOverflow:
@@ -179,16 +182,21 @@ class Agent:
                 result.completion_tokens += done.usage.completion_tokens
             if done.usage and done.usage.prompt_tokens:
                 result.prompt_tokens += done.usage.prompt_tokens
-                self.context.tokens.calibrate(self.context.raw_measure(messages),
-                                              done.usage.prompt_tokens)
+                self.context.tokens.calibrate(raw, done.usage.prompt_tokens)
             return done
         raise AssertionError("unreachable")
 
-    async def _fit(self, state: AgentState, result: StepResult) -> None:
-        p = self.context.pressure(state)
+    async def _fit(self, state: AgentState,
+                   result: StepResult) -> tuple[list[dict[str, Any]], int]:
+        """Keep the prompt inside the budget; returns it with its raw token count."""
+        messages = self.context.assemble(state)
+        p = self.context.pressure_of(messages)
         if p.over_budget:
             result.evicted += len(await self.context.flush(state))
-            return
-        if p.warn and not state.warned:
+        elif p.warn and not state.warned:
             state.warned = True
             self._append(state, result, self.context.alert(prompts.MEMORY_PRESSURE))
+        else:
+            return messages, p.raw
+        messages = self.context.assemble(state)
+        return messages, self.context.raw_measure(messages)

@@ -23,6 +23,7 @@ class Pressure:
     tokens: int
     budget: int
     warn_at: int
+    raw: int = 0  # before calibration to the server's counts
 
     @property
     def over_budget(self) -> bool:
@@ -99,9 +100,13 @@ class ContextManager:
         return self._count(messages) + self._tools_tokens
 
     def pressure(self, state: AgentState) -> Pressure:
+        return self.pressure_of(self.assemble(state))
+
+    def pressure_of(self, messages: list[dict[str, Any]]) -> Pressure:
         budget = self.settings.prompt_budget
-        return Pressure(self.measure(self.assemble(state)), budget,
-                        int(budget * self.settings.memory_warning_fraction))
+        raw = self.raw_measure(messages)
+        return Pressure(self.tokens.scaled(raw), budget,
+                        int(budget * self.settings.memory_warning_fraction), raw)
 
     async def summarize(self, previous: str, evicted: list[Message]) -> str:
         """New recursive summary = LLM(previous summary + evicted messages)."""

@@ -160,7 +160,7 @@ class Inbox:
         state.mark_processed(event.event_id)
         state.n_recall += len(result.new_messages)
         state.version += 1
-        await self.states.snapshot(state)  # durable core + summary before the commit
+        await self.states.snapshot(state, force=False)  # durable core + summary, before commit
         ok = await self.redis.commit(
             user, token, json.dumps(state.to_dict()), event_id=event.event_id,
             replies=[r.to_json() for r in result.replies],

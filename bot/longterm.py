@@ -17,6 +17,7 @@ import json
 import re
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -120,6 +121,9 @@ def fuse(rankings: Sequence[Sequence[Hit]], weights: Sequence[float], k: int = R
     return [Hit(first[i].item, score[i]) for i in order]
 
 
+LAST_TURN_CACHE = 10_000  # users whose newest indexed turn is kept in memory
+
+
 class LongTermMemory:
     """Writes and searches recall and archival items, always scoped to one user."""
 
@@ -128,6 +132,7 @@ class LongTermMemory:
         self.store = store
         self.embedder = embedder
         self.on_search = on_search  # (collection, seconds in the store) for metrics
+        self._last_turn: OrderedDict[str, MemoryItem] = OrderedDict()  # user -> newest turn
 
     async def write(self, collection: Collection, items: Sequence[MemoryItem]) -> None:
         """Embed and store. Tool results get no dense vector (an empty one): they are kept
@@ -153,16 +158,28 @@ class LongTermMemory:
             first[item.user] = min(item.ts, first.get(item.user, item.ts))
         found = await asyncio.gather(*(self._turn_before(u, ts) for u, ts in first.items()))
         before = dict(zip(first, found, strict=True))
+        last: dict[str, MemoryItem] = {}
         out: dict[int, str] = {}
         for n in sorted(range(len(items)), key=lambda n: items[n].ts):
             item, prev = items[n], before[items[n].user]
             near = prev is not None and item.ts - prev.ts <= CONTEXT_GAP_S
             out[n] = embed_text(item, prev if near else None)
             if is_turn(item):
-                before[item.user] = item
+                before[item.user] = last[item.user] = item
+        for user, item in last.items():
+            self._remember(user, item)
         return [out[n] for n in range(len(items))]
 
+    def _remember(self, user: str, item: MemoryItem) -> None:
+        self._last_turn[user] = item
+        self._last_turn.move_to_end(user)
+        while len(self._last_turn) > LAST_TURN_CACHE:
+            self._last_turn.popitem(last=False)
+
     async def _turn_before(self, user: str, ts: float) -> MemoryItem | None:
+        cached = self._last_turn.get(user)
+        if cached is not None and cached.ts <= ts:  # this process wrote the user's last turn
+            return cached
         recent = await self.store.by_time("recall", user, since=ts - CONTEXT_GAP_S, until=ts,
                                           limit=8, newest_first=True)
         return next((i for i in recent if is_turn(i)), None)
@@ -223,6 +240,7 @@ class LongTermMemory:
         return [item_message(i) for i in reversed(items)]
 
     async def delete_user(self, user: str) -> None:
+        self._last_turn.pop(user, None)  # no context from deleted turns in later index texts
         await self.store.delete("recall", user)
         await self.store.delete("archival", user)
         await self.store.delete_docs(user)

@@ -7,6 +7,8 @@ so the hot state can be rebuilt when Redis loses it.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +73,7 @@ class AgentState:
     n_recall: int = 0  # messages in recall storage (metadata shown to the agent)
     n_archival: int = 0
     version: int = 0
+    snap_digest: str = ""  # digest of what the last durable snapshot held
 
     def block(self, label: str) -> Block:
         if label == "persona":
@@ -99,6 +102,7 @@ class AgentState:
             "n_recall": self.n_recall,
             "n_archival": self.n_archival,
             "version": self.version,
+            "snap_digest": self.snap_digest,
         }
 
     @classmethod
@@ -117,6 +121,7 @@ class AgentState:
             n_recall=int(d.get("n_recall", 0)),
             n_archival=int(d.get("n_archival", 0)),
             version=int(d.get("version", 0)),
+            snap_digest=str(d.get("snap_digest", "")),
         )
 
     def snapshot(self) -> dict[str, Any]:
@@ -124,6 +129,12 @@ class AgentState:
         d = self.to_dict()
         d.pop("fifo")
         return d
+
+    def durable_digest(self) -> str:
+        """Changes whenever something a rebuild could not recover from recall changes."""
+        key = json.dumps([self.persona.value, self.human.value, self.persona.limit,
+                          self.human.limit, self.summary, self.paused_until, self.last_edit])
+        return hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
 
     @classmethod
     def new(cls, user: str, persona: str, persona_limit: int, human_limit: int) -> AgentState:

@@ -47,6 +47,8 @@ class StateRepo:
         state = AgentState.from_snapshot(snap, fifo) if snap else self.new(user)
         state.fifo = fifo
         state.n_recall, state.n_archival = await self.memory.counts(user)
+        seen = [m.ts for m in fifo if m.kind == "user_message"]  # the snapshot may be older
+        state.last_seen = max([state.last_seen, *seen])
         log.info("rebuilt hot state from durable storage", extra={"user": user})
         return state
 
@@ -55,5 +57,10 @@ class StateRepo:
         await self.snapshot(state)
         await self.redis.set_state(state.user, json.dumps(state.to_dict()))
 
-    async def snapshot(self, state: AgentState) -> None:
+    async def snapshot(self, state: AgentState, force: bool = True) -> None:
+        """Write the durable snapshot; with ``force=False`` only when it would change."""
+        digest = state.durable_digest()
+        if not force and digest == state.snap_digest:
+            return
+        state.snap_digest = digest
         await self.memory.store.put_doc(state.user, SNAPSHOT, state.snapshot())
