@@ -22,9 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from bot.messages import Message
-from bot.protocols import Collection, Embedder, Hit, MemoryItem, SearchMode, VectorStore
+from bot.protocols import INDEX_KEY, Collection, Embedder, Hit, MemoryItem, SearchMode, VectorStore
 
-INDEX_KEY = "index"  # meta key: the text to index, read by the stores and never stored
 CONTEXT_GAP_S = 6 * 3600.0  # turns further apart are separate conversations
 CONTEXT_CHARS = 200  # how much of the previous turn is indexed with a turn
 RRF_K = 2  # fusion of the plain and the time-window rankings (as the stores' own RRF)

@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 from bot.messages import ToolCall
 
 Collection = Literal["recall", "archival"]
+INDEX_KEY = "index"  # MemoryItem.meta key: text to index instead of ``text`` (never stored)
 SearchMode = Literal["hybrid", "dense", "sparse"]
 
 

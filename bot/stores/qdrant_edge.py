@@ -37,7 +37,6 @@ import json
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -47,65 +46,23 @@ import qdrant_edge as qe
 
 from bot.errors import DimensionMismatch, StoreError
 from bot.protocols import Collection, Hit, MemoryItem, SearchMode
+from bot.stores.layout import (
+    COLLECTIONS,
+    DENSE,
+    RRF_K,
+    RRF_WEIGHTS,
+    SPARSE,
+    dim_mismatch_message,
+    doc_from_payloads,
+    doc_payload,
+    doc_point_id,
+    index_text,
+    item_payload,
+    payload_item,
+    point_id,
+    prefetch_limit,
+)
 from bot.stores.sparse import SparseEncoder
-
-# --- point layout, shared with the server backend (bot.stores.qdrant_server) ----------------
-COLLECTIONS: tuple[Collection, ...] = ("recall", "archival")
-DENSE = "dense"
-SPARSE = "bm25"
-RRF_K = 2  # Qdrant's default; on LoCoMo r@5 0.60 at k=2 vs 0.51 at the textbook k=60
-# (dense, sparse): unequal only to break ties, which the engine otherwise orders at random
-# between calls (unstable pages); sparse wins them as it is the stronger signal on LoCoMo.
-RRF_WEIGHTS = [1.0, 1.01]
-PREFETCH = 64  # candidates per signal; fused rankings depend on it, so it stays fixed for
-# every page within it (stable pages). LoCoMo r@10 is flat from 30 to 200.
-INDEX_KEY = "index"  # item meta key with the text to index (bot.longterm.INDEX_KEY)
-_DOC_NS = uuid.UUID("6f1d3c1e-6a43-4f4e-9d1b-6d656d626f74")
-
-
-def point_id(item_id: str) -> uuid.UUID:
-    """Qdrant point id of an item id (a uuid hex; other strings are hashed to a uuid5)."""
-    try:
-        return uuid.UUID(hex=item_id)
-    except ValueError:
-        return uuid.uuid5(_DOC_NS, "item:" + item_id)
-
-
-def doc_point_id(user: str, name: str) -> uuid.UUID:
-    return uuid.uuid5(_DOC_NS, f"doc:{user}\x00{name}")
-
-
-def item_payload(item: MemoryItem) -> dict[str, Any]:
-    meta = {k: v for k, v in item.meta.items() if k != INDEX_KEY}
-    return {"id": item.id, "user": item.user, "text": item.text, "ts": float(item.ts),
-            "role": item.role, "kind": item.kind, "meta": meta}
-
-
-def index_text(item: MemoryItem) -> str:
-    """The text BM25 indexes: ``meta[INDEX_KEY]`` when the writer set one (speaker and
-    context, see bot.longterm), else the item's text. The index text itself is not stored."""
-    text = item.meta.get(INDEX_KEY)
-    return text if isinstance(text, str) and text else item.text
-
-
-def payload_item(payload: dict[str, Any]) -> MemoryItem:
-    meta = payload.get("meta")
-    return MemoryItem(id=str(payload.get("id", "")), user=str(payload.get("user", "")),
-                      text=str(payload.get("text", "")), ts=float(payload.get("ts", 0.0)),
-                      role=str(payload.get("role", "")), kind=str(payload.get("kind", "")),
-                      meta=meta if isinstance(meta, dict) else {})
-
-
-def prefetch_limit(limit: int, offset: int) -> int:
-    """Candidates each signal contributes to the fusion of one page: a constant depth, so
-    that every page up to it is a slice of one and the same ranking."""
-    return max(PREFETCH, offset + limit)
-
-
-def dim_mismatch_message(stored: int, dim: int, where: str) -> str:
-    return (f"stored vectors are {stored}-dim, embedder gives {dim}; set EMBEDDING_MODEL back "
-            f"or use a new {where}")
-
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -349,18 +306,12 @@ class EdgeVectorStore:
 
     # --- per-user documents ---------------------------------------------------------------------
     async def put_doc(self, user: str, name: str, doc: dict[str, Any]) -> None:
-        payload = {"user": user, "name": name, "doc": json.dumps(doc), "ts": time.time()}
-        point = qe.Point(doc_point_id(user, name), {}, payload)
+        point = qe.Point(doc_point_id(user, name), {}, doc_payload(user, name, doc))
         await self._run(self._update, "docs", qe.UpdateOperation.upsert_points([point]))
 
     async def get_doc(self, user: str, name: str) -> dict[str, Any] | None:
         records = await self._run(self._retrieve, "docs", [doc_point_id(user, name)])
-        for r in records:
-            payload = r.payload or {}
-            if payload.get("user") == user and payload.get("name") == name:
-                doc: dict[str, Any] = json.loads(payload["doc"])
-                return doc
-        return None
+        return doc_from_payloads((r.payload for r in records), user, name)
 
     async def delete_docs(self, user: str) -> None:
         op = qe.UpdateOperation.delete_points_by_filter(_filter(user))

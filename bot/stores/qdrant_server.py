@@ -14,8 +14,6 @@ a server (local mode is far too slow to serve real traffic). qdrant-client error
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
@@ -23,13 +21,15 @@ from qdrant_client import AsyncQdrantClient, models
 
 from bot.errors import DimensionMismatch, StoreError
 from bot.protocols import Collection, Hit, MemoryItem, SearchMode
-from bot.stores.qdrant_edge import (
+from bot.stores.layout import (
     COLLECTIONS,
     DENSE,
     RRF_K,
     RRF_WEIGHTS,
     SPARSE,
     dim_mismatch_message,
+    doc_from_payloads,
+    doc_payload,
     doc_point_id,
     index_text,
     item_payload,
@@ -195,19 +195,14 @@ class ServerVectorStore:
 
     # --- per-user documents ---------------------------------------------------------------------
     async def put_doc(self, user: str, name: str, doc: dict[str, Any]) -> None:
-        payload = {"user": user, "name": name, "doc": json.dumps(doc), "ts": time.time()}
-        point = models.PointStruct(id=str(doc_point_id(user, name)), vector={}, payload=payload)
+        point = models.PointStruct(id=str(doc_point_id(user, name)), vector={},
+                                   payload=doc_payload(user, name, doc))
         await self._call("put_doc", self._client.upsert(self._name("docs"), [point], wait=True))
 
     async def get_doc(self, user: str, name: str) -> dict[str, Any] | None:
         records = await self._call("get_doc", self._client.retrieve(
             self._name("docs"), [str(doc_point_id(user, name))], with_payload=True))
-        for r in records:
-            payload = r.payload or {}
-            if payload.get("user") == user and payload.get("name") == name:
-                doc: dict[str, Any] = json.loads(payload["doc"])
-                return doc
-        return None
+        return doc_from_payloads((r.payload for r in records), user, name)
 
     async def delete_docs(self, user: str) -> None:
         await self._call("delete_docs", self._client.delete(
