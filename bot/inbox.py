@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Literal
 
 from bot.agent import Agent, StepResult
@@ -53,7 +54,6 @@ class Inbox:
         """Apply identity links: several platform identities may share one memory."""
         target = await self.redis.get_alias(event.user.key)
         if target and target != event.key:
-            from dataclasses import replace
             return replace(event, memory_key=target)
         return event
 
