@@ -19,6 +19,7 @@ from typing import Literal
 
 from bot.agent import Agent, StepResult
 from bot.config import Settings
+from bot.errors import StoreError
 from bot.events import Event, Reply
 from bot.logs import event_context
 from bot.longterm import recall_item
@@ -71,7 +72,12 @@ class Inbox:
                                             kind="notice"))
             await self.router.completed(event)
             return "rate_limited"
-        await self.redis.journal(event.key, event.to_json())
+        try:
+            await self.redis.journal(event.key, event.to_json())
+        except StoreError:  # not journaled: let the platform's retry through again
+            with contextlib.suppress(StoreError):
+                await self.redis.forget_dedupe(event.event_id)
+            raise
         return "accepted"
 
     # --- workers ------------------------------------------------------------------------------

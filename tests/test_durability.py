@@ -142,3 +142,26 @@ async def test_restart_keeps_memory(tmp_path: Path, settings: Any, embedder: Any
     finally:
         await svc2.redis.delete_prefix()
         await svc2.stop()
+
+
+async def test_failed_journal_lets_the_platform_retry_through(harness: Harness) -> None:
+    """If journaling fails after the dedupe mark, the retry of that event is not dropped."""
+    from bot.errors import StoreError
+
+    svc = harness.svc
+    ev = Event(kind="user_message", user=UserRef("test", "fay", "g1"), text="hello",
+               channel=Channel(), reply_to="chan")
+    inbox_key = svc.redis.keys.inbox(ev.key)
+    await svc.redis._r.set(inbox_key, "not a list")  # a real Redis error (WRONGTYPE) on RPUSH
+    try:
+        await svc.submit(ev)
+    except StoreError:
+        pass
+    else:
+        raise AssertionError("submit should report the journal failure")
+    await svc.redis._r.delete(inbox_key)
+    harness.fake.push(tool_call("send_message", message="got it", request_heartbeat=False))
+    waiter = harness.outbox.expect(ev.event_id)
+    assert await svc.submit(ev) == "accepted"
+    await asyncio.wait_for(waiter.wait(), 20)
+    assert harness.outbox.texts(ev.event_id) == ["got it"]

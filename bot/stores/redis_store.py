@@ -119,6 +119,9 @@ class RedisStore:
         """True the first time an event id is seen (within ttl)."""
         return bool(await self._do(self._r.set(self.keys.dedupe(event_id), "1", nx=True, ex=ttl_s)))
 
+    async def forget_dedupe(self, event_id: str) -> None:
+        await self._do(self._r.delete(self.keys.dedupe(event_id)))
+
     async def journal(self, user: str, raw_event: str) -> int:
         """Append an event to the user's durable inbox and mark the user ready."""
         k = self.keys
