@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -209,6 +208,3 @@ async def run_chat(service: Service, name: str) -> None:
     finally:
         service.router.unregister("terminal")
 
-
-def stdin_is_tty() -> bool:
-    return sys.stdin.isatty()

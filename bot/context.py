@@ -93,9 +93,6 @@ class ContextManager:
         out.extend(m.to_openai() for m in state.fifo)
         return out
 
-    def measure(self, messages: list[dict[str, Any]]) -> int:
-        return self.tokens.scaled(self.raw_measure(messages))
-
     def raw_measure(self, messages: list[dict[str, Any]]) -> int:
         return self._count(messages) + self._tools_tokens
 

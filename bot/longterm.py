@@ -36,13 +36,8 @@ _HEADER = re.compile(r"^\[user(?: ([^,\]]+))?, [^\]]*\]\s*")  # bot.agent.event_
 
 
 def recall_item(user: str, msg: Message) -> MemoryItem:
-    meta: dict[str, object] = {}
-    if msg.tool_calls:
-        meta["tool_calls"] = [c.to_dict() for c in msg.tool_calls]
-    if msg.tool_call_id:
-        meta["tool_call_id"] = msg.tool_call_id
-    if msg.name:
-        meta["name"] = msg.name
+    # the optional fields of the message's own serialization (item_message reverses it)
+    meta = {k: v for k, v in msg.to_dict().items() if k in ("tool_calls", "tool_call_id", "name")}
     return MemoryItem(id=msg.id, user=user, text=msg.content, ts=msg.ts, role=msg.role,
                       kind=msg.kind, meta=meta)
 

@@ -19,11 +19,11 @@ class Router:
     def register(self, platform: str, outbox: Outbox) -> None:
         self._outboxes[platform] = outbox
 
-    def unregister(self, platform: str) -> None:
-        self._outboxes.pop(platform, None)
-
     def has(self, platform: str) -> bool:
         return platform in self._outboxes
+
+    def unregister(self, platform: str) -> None:
+        self._outboxes.pop(platform, None)
 
     async def deliver(self, reply: Reply) -> bool:
         """Deliver with bounded retries. False when the adapter failed every attempt (the

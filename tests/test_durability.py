@@ -24,7 +24,7 @@ async def test_redis_flush_loses_nothing(harness: Harness) -> None:
     await harness.svc.writer.flush()
     before = await harness.state()
 
-    await harness.svc.redis.flush_all_state()  # Redis loses everything
+    await harness.svc.redis.delete_prefix()  # Redis loses everything
 
     after = await harness.state()
     assert after.human.value == "Name: Alice. Cat: Miso."
@@ -135,7 +135,7 @@ async def test_restart_keeps_memory(tmp_path: Path, settings: Any, embedder: Any
     await svc.stop()
     svc2, outbox2 = await start_service(settings, embedder)
     try:
-        await svc2.redis.flush_all_state()
+        await svc2.redis.delete_prefix()
         state = await svc2.states.load(h.key())
         assert state.human.value == "Likes jazz"
         assert any("I like jazz" in m.content for m in state.fifo)

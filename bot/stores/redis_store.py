@@ -268,7 +268,3 @@ class RedisStore:
         async for key in self._r.scan_iter(match=f"{self.keys.prefix}:*", count=1000):
             n += int(await self._do(self._r.delete(key)))
         return n
-
-    async def flush_all_state(self) -> None:
-        """Tests only: simulate losing Redis for this prefix (same as delete_prefix)."""
-        await self.delete_prefix()
