@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import logging
-import signal
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -84,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         settings = load_settings(args.env_file)
-        from bot.logs import configure_logging
+        from bot.ops.logs import configure_logging
         level = settings.log_level
         if args.command == "chat" and level == "INFO":  # keep the conversation readable
             level = "WARNING"
@@ -221,15 +220,6 @@ async def _import(admin: Any, user: str, path: str) -> int:
         n = await admin.import_lines(user, lines, lambda done, total: bar.update(task, completed=done, total=total))
     print(f"imported {n} messages into recall memory of {user}")
     return 0
-
-
-def install_signal_handlers(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Slash commands: ``/memory show|search|export|forget|reset|link``, ``/heartbeat`` and
-``/bot status``. Every answer is ephemeral; every action goes through ``bot.admin``
+``/bot status``. Every answer is ephemeral; every action goes through ``bot.ops.admin``
 (audited there). Acting on someone else's memory is checked at run time."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from adapters.discord_views import (
 )
 
 if TYPE_CHECKING:
-    from bot.admin import Admin
+    from bot.ops.admin import Admin
     from bot.service import Service
 
 HIDDEN = discord.Permissions(manage_guild=True)  # a display hint; checks run at call time

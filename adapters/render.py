@@ -1,4 +1,4 @@
-"""Admin results (``bot.admin``) as chat text, shared by the Discord and Slack commands.
+"""Admin results (``bot.ops.admin``) as chat text, shared by the Discord and Slack commands.
 
 ``bold`` is the platform's bold marker: ``**`` for Discord Markdown, ``*`` for Slack mrkdwn.
 """

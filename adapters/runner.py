@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Awaitable
 
@@ -14,8 +15,6 @@ log = logging.getLogger("membot.run")
 
 
 async def run_service(settings: Settings, terminal_user: str = "local") -> int:
-    from adapters.cli import install_signal_handlers
-
     svc = Service.build(settings)
     stop = asyncio.Event()  # set by SIGTERM/SIGINT
     adapters_stop = asyncio.Event()  # set once running steps have committed
@@ -46,7 +45,7 @@ async def run_service(settings: Settings, terminal_user: str = "local") -> int:
                 code = 1
         elif sys.stdin.isatty():
             from adapters.terminal import run_chat
-            from bot.logs import configure_logging
+            from bot.ops.logs import configure_logging
             log.info("no platform tokens set; starting the terminal chat")
             if settings.log_level == "INFO":  # keep the conversation readable
                 configure_logging("WARNING", settings.log_format)
@@ -63,3 +62,12 @@ async def run_service(settings: Settings, terminal_user: str = "local") -> int:
     finally:
         await svc.stop()
     return code
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from bot.errors import MembotError
 from bot.events import Channel, Event, Reply, UserRef
-from bot.memory import AgentState
+from bot.memory.core import AgentState
 from bot.service import Service
 
 HELP = """\
@@ -134,7 +134,7 @@ class TerminalChat:
         elif cmd == "/heartbeat":
             await self.send("heartbeat", "Heartbeat requested from the terminal.")
         elif cmd == "/memorywarning":
-            from bot.prompts import MEMORY_PRESSURE
+            from bot.agent.prompts import MEMORY_PRESSURE
             await self.send("system_alert", MEMORY_PRESSURE)
         elif cmd == "/summarize":
             n = await self.svc.admin.summarize(self.key)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from bot import prompts, tools
+from bot.agent import prompts, tools
+from bot.agent.context import ContextManager
+from bot.agent.tokens import TokenCounter
 from bot.config import Settings
-from bot.context import ContextManager
-from bot.memory import AgentState
-from bot.tokens import TokenCounter
+from bot.memory.core import AgentState
 
 GOAL = 1_200
 

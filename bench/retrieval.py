@@ -4,7 +4,7 @@ Each LoCoMo conversation is imported into one user's recall memory through the p
 import path (``Admin.import_lines``); other users' memories (synthetic texts drawn from
 the conversations' word frequencies, random unit vectors, written with ``store.upsert``)
 fill the same embedded Qdrant store. Every question of categories 1-4 is asked through
-``bot.search.ranked`` (what ``conversation_search`` pages through) with ``now`` a day
+``bot.memory.search.ranked`` (what ``conversation_search`` pages through) with ``now`` a day
 after the last session, and scored by evidence recall@5/@10 (the share of a question's
 evidence turns among the top k, averaged). Baselines over the same raw turns in the same
 run: substring match (MemGPT's original), Okapi BM25, dense cosine, and their RRF.
@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 
 from bench import locomo
-from bot import search, timeparse
 from bot.config import Settings
+from bot.memory import search, timeparse
 from bot.protocols import MemoryItem
 from bot.service import DisabledLLM, Service
 from bot.stores.qdrant_edge import EdgeVectorStore

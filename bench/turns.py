@@ -32,9 +32,9 @@ import uuid
 from pathlib import Path
 
 from bench.fake_llm_server import ServerProcess
+from bot.agent.llm import OpenAIChat
 from bot.config import Settings
 from bot.events import Channel, Event, UserRef
-from bot.llm import OpenAIChat
 from bot.service import Service
 from bot.testing.outbox import RecordingOutbox
 

@@ -1,7 +1,7 @@
 """The seams of the core: small protocols with a few async methods, and their data types.
 
-- ``LLM``: one chat completion with tools (bot.llm implements it over the openai SDK).
-- ``Embedder``: dense vectors for texts (bot.embeddings).
+- ``LLM``: one chat completion with tools (bot.agent.llm implements it over the openai SDK).
+- ``Embedder``: dense vectors for texts (bot.memory.embeddings).
 - ``VectorStore``: per-user recall/archival items with hybrid search, plus a small
   per-user document slot for state snapshots (bot.stores.qdrant_edge / qdrant_server).
 """

@@ -14,24 +14,24 @@ import re
 from collections.abc import Coroutine
 from typing import Any
 
-from bot import tools
-from bot.admin import Admin
-from bot.agent import Agent, StepResult
+from bot.agent import tools
+from bot.agent.context import ContextManager
+from bot.agent.loop import Agent, StepResult
+from bot.agent.tokens import TokenCounter
 from bot.config import NO_LLM, Settings
-from bot.context import ContextManager
 from bot.errors import ConfigError, StoreError
 from bot.events import Event
-from bot.heartbeat import Heartbeats
-from bot.inbox import Inbox, Submitted
-from bot.longterm import LongTermMemory
-from bot.metrics import Metrics, Purpose
-from bot.ops import Check, OpsServer
+from bot.memory.longterm import LongTermMemory
+from bot.memory.recall_writer import RecallWriter
+from bot.memory.states import StateRepo
+from bot.ops.admin import Admin
+from bot.ops.metrics import Metrics, Purpose
+from bot.ops.server import Check, OpsServer
 from bot.protocols import LLM, Completion, Embedder, VectorStore
-from bot.recall_writer import RecallWriter
-from bot.router import Router
-from bot.states import StateRepo
+from bot.runtime.heartbeat import Heartbeats
+from bot.runtime.inbox import Inbox, Submitted
+from bot.runtime.router import Router
 from bot.stores.redis_store import RedisStore
-from bot.tokens import TokenCounter
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +87,11 @@ class Service:
               store: VectorStore | None = None, redis: RedisStore | None = None) -> Service:
         """Real implementations for every seam not given."""
         if llm is None:
-            from bot.llm import OpenAIChat
+            from bot.agent.llm import OpenAIChat
             settings.require_llm()
             llm = OpenAIChat(settings)
         if embedder is None:
-            from bot.embeddings import build_embedder
+            from bot.memory.embeddings import build_embedder
             embedder = build_embedder(settings)
         if store is None:
             from bot.stores.factory import build_vector_store

@@ -33,7 +33,7 @@ def _no_real_model_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def embedder() -> Any:
     from bot.config import Settings
-    from bot.embeddings import build_embedder
+    from bot.memory.embeddings import build_embedder
 
     return build_embedder(Settings(_env_file=None, embedding_model_path=str(MODEL_DIR)))  # type: ignore[call-arg]
 

@@ -44,7 +44,7 @@ def item_payload(item: MemoryItem) -> dict[str, Any]:
 
 def index_text(item: MemoryItem) -> str:
     """The text BM25 indexes: ``meta[INDEX_KEY]`` when the writer set one (speaker and
-    context, see bot.longterm), else the item's text. The index text itself is not stored."""
+    context, see bot.memory.longterm), else the item's text. The index text itself is not stored."""
     text = item.meta.get(INDEX_KEY)
     return text if isinstance(text, str) and text else item.text
 

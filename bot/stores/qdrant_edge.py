@@ -4,7 +4,7 @@ Layout under ``path``: one shard directory per collection, ``{prefix}_recall`` a
 ``{prefix}_archival`` (named vectors ``dense`` cosine + ``bm25`` sparse with IDF; payload
 ``id user text ts role kind meta``; tenant index on ``user``, float index on ``ts``), and
 ``{prefix}_docs`` for per-user JSON documents. Every read is filtered by user. BM25 indexes
-``meta["index"]`` when the writer gives one (bot.longterm: speaker + the turn before), else
+``meta["index"]`` when the writer gives one (bot.memory.longterm: speaker + the turn before), else
 the text; that index text is not kept in the payload.
 
 Index choice (multitenancy): no global HNSW graph (``m=0``), per-tenant graphs

@@ -31,9 +31,9 @@ from packaging.utils import canonicalize_name
 from pydantic import AliasChoices
 
 from bot.config import Settings
-from bot.logs import redact_text
-from bot.metrics import Metrics
-from bot.ops import OpsServer
+from bot.ops.logs import redact_text
+from bot.ops.metrics import Metrics
+from bot.ops.server import OpsServer
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -286,7 +286,7 @@ def test_dockerignore_keeps_junk_out_and_sources_in() -> None:
 
     for junk in (".venv", ".git", ".env", "data", "tests", ".env.local"):
         assert ignored(junk), junk
-    for needed in ("pyproject.toml", "README.md", "bot/ops.py", "adapters/__init__.py",
+    for needed in ("pyproject.toml", "README.md", "bot/ops/server.py", "adapters/__init__.py",
                    "deploy/requirements.lock"):  # fmt: skip
         assert not ignored(needed), needed
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.embeddings import FastEmbedEmbedder, OpenAIEmbedder
 from bot.errors import DimensionMismatch, EmbeddingError, StoreError
+from bot.memory.embeddings import FastEmbedEmbedder, OpenAIEmbedder
 from bot.protocols import Collection, MemoryItem, VectorStore
 from bot.stores.qdrant_edge import EdgeVectorStore
 from bot.stores.qdrant_server import ServerVectorStore

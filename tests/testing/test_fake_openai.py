@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import openai
 import pytest
 
+from bot.agent.llm import OpenAIChat
 from bot.config import Settings
 from bot.errors import LLMUnavailable
-from bot.llm import OpenAIChat
 from bot.testing import FakeOpenAI, echo, fake_embedding, protocol_problem, text, tool_call
 
 SYSTEM = {"role": "system", "content": "You are membot."}

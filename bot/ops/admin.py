@@ -14,17 +14,43 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from bot import timeparse
 from bot.errors import AdminError
-from bot.longterm import recall_item
-from bot.memory import AgentState
+from bot.memory import timeparse
+from bot.memory.core import AgentState
+from bot.memory.longterm import recall_item
 from bot.messages import Message, stamp
 from bot.protocols import Collection, MemoryItem
 
 if TYPE_CHECKING:
-    from bot.service import Service
+    from bot.agent.context import ContextManager
+    from bot.events import Event
+    from bot.memory.longterm import LongTermMemory
+    from bot.memory.recall_writer import RecallWriter
+    from bot.memory.states import StateRepo
+    from bot.ops.server import Check
+    from bot.protocols import VectorStore
+    from bot.runtime.inbox import Inbox, Submitted
+    from bot.stores.redis_store import RedisStore
+
+
+class AdminHost(Protocol):
+    """What memory administration needs of the running service (``bot.service.Service``)."""
+
+    redis: RedisStore
+    states: StateRepo
+    memory: LongTermMemory
+    store: VectorStore
+    writer: RecallWriter
+    inbox: Inbox
+    context: ContextManager
+    checks: dict[str, Check]
+
+    @property
+    def running(self) -> bool: ...
+
+    async def submit(self, event: Event) -> Submitted: ...
 
 log = logging.getLogger("membot.admin")
 ROLES = {"user", "assistant", "system", "tool"}
@@ -67,7 +93,7 @@ def parse_import_line(line: str, lineno: int) -> Message:
 
 
 class Admin:
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: AdminHost) -> None:
         self.svc = service
 
     def audit(self, actor: str, action: str, user: str, **details: Any) -> None:

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from bot.agent.llm import OpenAIChat
 from bot.config import Settings
 from bot.errors import ConfigError, ContextOverflow, LLMTimeout, LLMUnavailable, ModelBehaviorError
-from bot.llm import OpenAIChat
 from bot.testing import (
     FakeOpenAI,
     call,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bot.context import evict_cut
+from bot.agent.context import evict_cut
 from bot.messages import Message, ToolCall
 from bot.testing.fake_openai import context_overflow, echo, text, tool_call
 from tests.conftest import Harness, make_settings, start_service

@@ -1,5 +1,5 @@
 """Search tools over the real stack: fastembed MiniLM, both Qdrant backends, the product's
-ranking (bot.search), and the relative-date parser (bot.timeparse) with a fixed now."""
+ranking (bot.memory.search), and the relative-date parser (bot.memory.timeparse) with a fixed now."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from bot import search
-from bot.longterm import LongTermMemory, embed_text, recall_item
+from bot.memory import search
+from bot.memory.longterm import LongTermMemory, embed_text, recall_item
+from bot.memory.timeparse import find, parse_date
 from bot.messages import Message, ToolCall
 from bot.protocols import MemoryItem, VectorStore
 from bot.stores.qdrant_edge import EdgeVectorStore
 from bot.stores.qdrant_server import ServerVectorStore
-from bot.timeparse import find, parse_date
 
 pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
 

@@ -8,32 +8,15 @@ outcome whose text goes back to the model (and forces a heartbeat).
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from bot import search
-from bot.config import Settings
+from bot.agent.merge import merge
+from bot.agent.toolcontext import ToolContext
 from bot.errors import ToolError
-from bot.events import Event
-from bot.longterm import LongTermMemory
-from bot.memory import AgentState
-from bot.merge import merge
+from bot.memory import search
 from bot.messages import ToolCall
-
-
-@dataclass
-class ToolContext:
-    """What a tool may touch: this user's state and long-term memory, nothing global."""
-
-    state: AgentState
-    memory: LongTermMemory
-    settings: Settings
-    event: Event
-    replies: list[str] = field(default_factory=list)
-    core_changed: bool = False
-    now: float = field(default_factory=time.time)
 
 
 @dataclass(frozen=True)

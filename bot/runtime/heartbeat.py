@@ -17,7 +17,7 @@ Policy (pure functions ``first_due`` and ``decide`` over ``Policy``):
   when spent, skipped until the next UTC day; a fired heartbeat's chain of steps is
   capped at what is left (``Event.max_steps``).
 The recursive summary is left to the context manager, which flushes under pressure; a
-reflection uses the ordinary memory tools plus ``archival_memory_merge`` (bot.merge).
+reflection uses the ordinary memory tools plus ``archival_memory_merge`` (bot.agent.merge).
 """
 
 from __future__ import annotations
@@ -28,17 +28,29 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.agent import StepResult
+from bot.agent.loop import StepResult
 from bot.config import Settings
 from bot.events import Channel, Event, UserRef
-from bot.memory import AgentState
+from bot.memory.core import AgentState
 
 if TYPE_CHECKING:
-    from bot.service import Service
+    from bot.ops.metrics import Metrics
+    from bot.runtime.inbox import Submitted
+    from bot.stores.redis_store import RedisStore
+
+
+class HeartbeatHost(Protocol):
+    """What the scheduler needs of the running service (``bot.service.Service``)."""
+
+    settings: Settings
+    redis: RedisStore
+    metrics: Metrics
+
+    async def submit(self, event: Event) -> Submitted: ...
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +134,7 @@ def decide(now: float, d: Due, p: Policy) -> Decision:
 class Heartbeats:
     """The tick (claim due users, decide, submit) and the step hook that schedules."""
 
-    def __init__(self, service: Service, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, service: HeartbeatHost, clock: Callable[[], float] = time.time) -> None:
         self.svc = service
         self.redis = service.redis
         self.keys = service.redis.keys

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import structlog
 
-from bot.logs import configure_logging, event_context, get_logger, redact_text
+from bot.ops.logs import configure_logging, event_context, get_logger, redact_text
 
 # Token-shaped fakes, assembled at run time so no scanner mistakes this file for a leak.
 OPENAI_KEY = "sk-" + "proj-" + "A1b2C3d4" * 5

@@ -2,8 +2,8 @@
 
 Ranking (``ranked``): one user's items by hybrid search (dense + BM25 fused inside Qdrant,
 see bot.stores), over texts indexed with their speaker and the turn before them (see
-bot.longterm). Dates in the query ("last week", "in May", "2023-05-08", see
-bot.timeparse) are a soft boost: the ranking within that time is fused with the plain
+bot.memory.longterm). Dates in the query ("last week", "in May", "2023-05-08", see
+bot.memory.timeparse) are a soft boost: the ranking within that time is fused with the plain
 one (a hard filter lost 0.21 of evidence recall@10 on LoCoMo's dated questions; the boost
 gains 0.04). A query that names only a time ("what did I say yesterday") lists that time
 in order instead. Tool traffic is dropped and identical texts collapsed; the ranking has
@@ -20,12 +20,12 @@ import asyncio
 import time
 from collections.abc import Iterable, Sequence
 
-from bot import timeparse
 from bot.errors import ToolError
-from bot.longterm import CONTEXT_GAP_S, LongTermMemory, is_turn, speaker, words
+from bot.memory import timeparse
+from bot.memory.longterm import CONTEXT_GAP_S, LongTermMemory, is_turn, speaker, words
+from bot.memory.timeparse import TimeRange
 from bot.messages import stamp
 from bot.protocols import Collection, MemoryItem
-from bot.timeparse import TimeRange
 
 DEPTH = 50  # results one query can page through
 FETCH = 64  # store hits fetched to fill DEPTH once tool traffic and repeats are dropped

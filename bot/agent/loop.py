@@ -11,13 +11,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot import prompts, tools
+from bot.agent import prompts, tools
+from bot.agent.context import ContextManager
+from bot.agent.toolcontext import ToolContext
 from bot.config import Settings
-from bot.context import ContextManager
 from bot.errors import ContextOverflow, LLMTimeout, LLMUnavailable, ModelBehaviorError
 from bot.events import Event, Reply, ReplyKind
-from bot.longterm import LongTermMemory
-from bot.memory import AgentState
+from bot.memory.core import AgentState
+from bot.memory.longterm import LongTermMemory
 from bot.messages import Message, stamp
 from bot.protocols import LLM, Completion
 
@@ -120,7 +121,7 @@ class Agent:
             cut = len(msg.content) - limit
             msg.content = msg.content[:limit] + f"\n[message cut: {cut} more characters not shown]"
         self._append(state, result, msg)
-        ctx = tools.ToolContext(state=state, memory=self.memory, settings=self.settings,
+        ctx = ToolContext(state=state, memory=self.memory, settings=self.settings,
                                 event=event)
         cap = min(event.max_steps or self.settings.max_chain_steps, self.settings.max_chain_steps)
         for _turn in range(1, cap + 1):
@@ -138,7 +139,7 @@ class Agent:
                 return
         self._append(state, result, self.context.alert(prompts.CHAIN_CAP.format(n=cap)))
 
-    async def _run_tools(self, ctx: tools.ToolContext, done: Completion, result: StepResult,
+    async def _run_tools(self, ctx: ToolContext, done: Completion, result: StepResult,
                          event: Event) -> bool:
         """Run the calls in order; True when another step is wanted."""
         again = False
@@ -158,7 +159,7 @@ class Agent:
         result.core_changed = result.core_changed or ctx.core_changed
         return again
 
-    def _deliver(self, ctx: tools.ToolContext, result: StepResult, event: Event, text: str) -> None:
+    def _deliver(self, ctx: ToolContext, result: StepResult, event: Event, text: str) -> None:
         if event.kind == "heartbeat" and not self.settings.heartbeat_proactive:
             return  # heartbeat output stays private unless the deployment allows it
         self._reply(result, event, text, "message")

@@ -32,7 +32,7 @@ PREFER_WEIGHT = 0.5  # the window's ranking counts half: the words are the query
 TURN_KINDS = ("user_message", "assistant")
 _QUIET_TOOLS = {"send_message", "conversation_search", "conversation_search_date",
                 "archival_memory_search", "pause_heartbeats"}  # not memory: not indexed
-_HEADER = re.compile(r"^\[user(?: ([^,\]]+))?, [^\]]*\]\s*")  # bot.agent.event_message
+_HEADER = re.compile(r"^\[user(?: ([^,\]]+))?, [^\]]*\]\s*")  # bot.agent.loop.event_message
 
 
 def recall_item(user: str, msg: Message) -> MemoryItem:

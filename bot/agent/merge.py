@@ -9,15 +9,13 @@ merged note first and then deletes the originals, so a crash leaves duplicates, 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from bot.agent.toolcontext import ToolContext
 from bot.errors import ToolError
-from bot.longterm import LongTermMemory, embed_text
+from bot.memory.longterm import LongTermMemory, embed_text
 from bot.messages import stamp
 from bot.protocols import MemoryItem
-
-if TYPE_CHECKING:
-    from bot.tools import ToolContext
 
 SCAN = 20  # newest archival notes whose near-duplicates are looked for
 NEIGHBOURS = 6

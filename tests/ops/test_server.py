@@ -11,8 +11,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.metrics import Metrics
-from bot.ops import Check, OpsServer
+from bot.ops.metrics import Metrics
+from bot.ops.server import Check, OpsServer
 
 
 @asynccontextmanager

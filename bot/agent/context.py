@@ -10,12 +10,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bot import prompts
+from bot.agent import prompts
+from bot.agent.tokens import TokenCounter
 from bot.config import Settings
-from bot.memory import AgentState
+from bot.memory.core import AgentState
 from bot.messages import Message, stamp
 from bot.protocols import LLM
-from bot.tokens import TokenCounter
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ import json
 import logging
 
 from bot.config import Settings
-from bot.longterm import LongTermMemory
-from bot.memory import AgentState
+from bot.memory.core import AgentState
+from bot.memory.longterm import LongTermMemory
 from bot.stores.redis_store import RedisStore
 
 log = logging.getLogger(__name__)

@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 
-from bot import tools
-from bot.agent import StepResult
+from bot.agent import tools
+from bot.agent.loop import StepResult
+from bot.agent.merge import clusters
+from bot.agent.toolcontext import ToolContext
 from bot.events import Event, UserRef
-from bot.heartbeat import Decision, Due, Heartbeats, Policy, decide, first_due, next_day
-from bot.merge import clusters
 from bot.messages import ToolCall, stamp
+from bot.runtime.heartbeat import Decision, Due, Heartbeats, Policy, decide, first_due, next_day
 from bot.stores.redis_store import RedisStore
 from bot.testing.fake_openai import delay, echo, tool_call
 from tests.conftest import Harness, make_settings, start_service
@@ -293,7 +294,7 @@ async def test_scheduler_job_ticks_in_real_time(hb: MakeHarness) -> None:
 # --- archival_memory_merge ----------------------------------------------------------------------
 async def _merge(h: Harness, user: str = "alice", **args: str) -> tools.ToolOutcome:
     state = await h.state(user)
-    ctx = tools.ToolContext(state=state, memory=h.svc.memory, settings=h.svc.settings,
+    ctx = ToolContext(state=state, memory=h.svc.memory, settings=h.svc.settings,
                             event=Event(kind="heartbeat", user=UserRef("test", user, "g1")))
     out = await tools.execute(ToolCall("c1", "archival_memory_merge", json.dumps(args)), ctx)
     await h.svc.states.save(state)

@@ -3,7 +3,7 @@
 ``Metrics`` owns a private ``CollectorRegistry`` instead of prometheus_client's global
 one, so two service instances (or two tests) in one interpreter never collide. Build one
 ``Metrics`` at start-up, hand it to the components that count things and to
-``bot.ops.OpsServer``, which serves ``render()`` at ``/metrics``.
+``bot.ops.server.OpsServer``, which serves ``render()`` at ``/metrics``.
 
 Every name carries the ``membot_`` prefix (``membot_messages_total``, ...). Label values
 must come from small fixed sets: platform names, the purposes and outcomes listed on each

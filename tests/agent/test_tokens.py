@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.tokens import PER_MESSAGE, REPLY_PRIMING, TokenCounter, encoding_name
+from bot.agent.tokens import PER_MESSAGE, REPLY_PRIMING, TokenCounter, encoding_name
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def tiktoken_dir() -> Path:
@@ -47,7 +47,7 @@ SCRIPT = """
 import json, logging, sys, time
 logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
 started = time.monotonic()
-from bot.tokens import TokenCounter
+from bot.agent.tokens import TokenCounter
 first = TokenCounter(sys.argv[1], load_timeout_s=float(sys.argv[2]))
 second = TokenCounter(sys.argv[1], load_timeout_s=float(sys.argv[2]))
 print(json.dumps({

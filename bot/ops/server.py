@@ -17,8 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.logs import get_logger, redact_text
-from bot.metrics import Metrics
+from bot.ops.logs import get_logger, redact_text
+from bot.ops.metrics import Metrics
 
 Check = Callable[[], Awaitable[bool]]
 """A readiness check: True when the dependency is usable; raising counts as failing."""

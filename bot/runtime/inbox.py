@@ -17,16 +17,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Literal
 
-from bot.agent import Agent, StepResult
+from bot.agent.loop import Agent, StepResult
 from bot.config import Settings
 from bot.errors import StoreError
 from bot.events import Event, Reply
-from bot.logs import event_context
-from bot.longterm import recall_item
-from bot.memory import AgentState
-from bot.recall_writer import RecallWriter
-from bot.router import Router
-from bot.states import StateRepo
+from bot.memory.core import AgentState
+from bot.memory.longterm import recall_item
+from bot.memory.recall_writer import RecallWriter
+from bot.memory.states import StateRepo
+from bot.ops.logs import event_context
+from bot.runtime.router import Router
 from bot.stores.redis_store import RedisStore
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 
-from bot.longterm import LongTermMemory
+from bot.memory.longterm import LongTermMemory
 from bot.protocols import MemoryItem
 from bot.stores.redis_store import RedisStore
 

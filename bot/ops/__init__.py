@@ -1,0 +1,1 @@
+"""Operations: memory administration, the health/metrics endpoint, metrics and logging."""

@@ -1,0 +1,1 @@
+"""Runtime: the durable inbox and per-user workers, reply routing, timed heartbeats."""
