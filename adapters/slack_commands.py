@@ -31,6 +31,7 @@ log = logging.getLogger("membot.slack")
 
 Respond = Callable[..., Awaitable[Any]]
 LIMIT = 2_900
+SECTION = 3_000  # Block Kit: a section's text, after escaping
 SMALL_EXPORT = 2_500
 MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 NOT_ADMIN = "Only workspace admins and bot admins can act on someone else's memory."
@@ -217,7 +218,17 @@ async def answer(respond: Respond, text: str) -> None:
     if len(chunks) > 4:
         chunks = chunks[:3] + ["(cut short — `/memory export` has everything)"]
     for chunk in chunks:
-        await respond(text=chunk, response_type="ephemeral")
+        await checked(respond, text=chunk, response_type="ephemeral")
+
+
+async def checked(respond: Respond, **message: Any) -> None:
+    """Post to the response_url; Slack's refusal (invalid_blocks, used_url...) is an error
+    here, not a silently lost answer (bolt's respond does not raise on a 4xx)."""
+    resp = await respond(**message)
+    status = getattr(resp, "status_code", 200)
+    if status != 200:
+        log.warning("response_url refused the answer: %s %s", status, getattr(resp, "body", ""))
+        raise MembotError(f"Slack refused the answer ({getattr(resp, 'body', status)})")
 
 
 def mrkdwn_escape(text: str) -> str:
@@ -228,8 +239,11 @@ def mrkdwn_escape(text: str) -> str:
 
 async def ask(respond: Respond, text: str, label: str, value: dict[str, Any]) -> None:
     """An ephemeral question with a danger button (value = what to do) and Cancel."""
+    section = mrkdwn_escape(text)
+    if len(section) > SECTION:  # cut after escaping, never inside an &entity;
+        section = re.sub(r"&[a-z]{0,4}$", "", section[: SECTION - 1]) + "…"
     blocks = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn_escape(text)}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": section}},
         {"type": "actions", "elements": [
             {"type": "button", "action_id": "memory_confirm", "style": "danger",
              "text": {"type": "plain_text", "text": label}, "value": json.dumps(value)},
@@ -237,4 +251,4 @@ async def ask(respond: Respond, text: str, label: str, value: dict[str, Any]) ->
              "text": {"type": "plain_text", "text": "Cancel"}, "value": "cancel"},
         ]},
     ]
-    await respond(text=text, blocks=blocks, response_type="ephemeral")
+    await checked(respond, text=text, blocks=blocks, response_type="ephemeral")

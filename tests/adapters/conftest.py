@@ -11,7 +11,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.adapters.fake_slack import SECRET, FakeSlack, signed_headers
+from bot.testing.slack_api import FakeSlack
+from bot.testing.slack_payloads import SECRET, signed_headers
 from tests.conftest import make_settings, start_service
 
 
@@ -60,6 +61,39 @@ async def slack(tmp_path: Path, fake_llm: Any, embedder: Any) -> AsyncIterator[S
         await adapter.start(host="127.0.0.1", port=0)
         async with aiohttp.ClientSession() as http:
             yield SlackEnv(svc, adapter, api, fake_llm, http)
+        await adapter.close()
+        await svc.stop()
+        await wipe(settings)
+
+
+@dataclass
+class SocketEnv:
+    svc: Any
+    adapter: Any
+    slack: Any  # bot.testing.slack_socket.SlackEmulator
+    fake: Any  # the fake LLM
+
+    def say(self, text: str) -> None:
+        from bot.testing.fake_openai import tool_call
+
+        self.fake.push(tool_call("send_message", message=text, request_heartbeat=False))
+
+
+@pytest.fixture
+async def slack_socket(tmp_path: Path, fake_llm: Any, embedder: Any) -> AsyncIterator[SocketEnv]:
+    """The Slack adapter in Socket Mode (the default) against the Socket Mode emulator."""
+    from adapters.slack_adapter import SlackAdapter
+    from bot.testing.slack_socket import SlackEmulator
+
+    async with SlackEmulator(admins={"UADM"}) as emu:
+        settings = make_settings(tmp_path, fake_llm.base_url, slack_bot_token="xoxb-test-token",
+                                 slack_app_token="xapp-test-token", slack_api_url=emu.api_url,
+                                 slack_admin_ids="UOPS")
+        svc, _ = await start_service(settings, embedder)
+        adapter = SlackAdapter(svc)
+        await adapter.start()
+        await emu.wait_connections(1)
+        yield SocketEnv(svc, adapter, emu, fake_llm)
         await adapter.close()
         await svc.stop()
         await wipe(settings)

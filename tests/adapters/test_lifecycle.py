@@ -13,8 +13,9 @@ from pydantic import SecretStr
 
 from adapters import discord_adapter, slack_adapter
 from bot.errors import ConfigError
+from bot.testing.slack_api import FakeSlack
+from bot.testing.slack_payloads import SECRET
 from tests.adapters.conftest import wipe
-from tests.adapters.fake_slack import SECRET, FakeSlack
 from tests.conftest import Harness, make_settings
 
 

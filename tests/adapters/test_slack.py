@@ -7,8 +7,8 @@ import asyncio
 import json
 
 from bot.testing.fake_openai import tool_call
+from bot.testing.slack_payloads import action_body, command_body, dm, event_body, mention
 from tests.adapters.conftest import SlackEnv
-from tests.adapters.fake_slack import action_body, command_body, dm, event_body, mention
 
 
 def _say(env: SlackEnv, text: str) -> None:
@@ -182,14 +182,32 @@ async def test_outbox_sends_notices_not_traces_and_defuses_broadcasts() -> None:
 
     from adapters.slack_outbox import SlackOutbox
     from bot.events import Reply, UserRef
-    from tests.adapters.fake_slack import FakeSlack
+    from bot.testing.slack_api import FakeSlack
 
     async with FakeSlack() as api:
         outbox = SlackOutbox(AsyncWebClient(token="xoxb-test", base_url=api.api_url))
         user = UserRef("slack", "U1", "T1")
-        await outbox.deliver(Reply(user=user, text="inner thought", reply_to="D1:1.0", kind="trace"))
-        await outbox.deliver(Reply(user=user, text="Slow down <!channel>", reply_to="D1:1.0", kind="notice"))
+        await outbox.deliver(Reply(user=user, text="inner thought", reply_to="D1:1700000000.000100", kind="trace"))
+        await outbox.deliver(Reply(user=user, text="Slow down <!channel>", reply_to="D1:1700000000.000100", kind="notice"))
         await outbox.deliver(Reply(user=user, text="Good morning", reply_to=""))
         posts = api.calls_to("chat.postMessage")
         assert [p["markdown_text"] for p in posts] == ["Slow down @channel", "Good morning"]
         assert (posts[1]["channel"], posts[1].get("thread_ts")) == ("U1", None)
+
+
+async def test_forget_preview_full_of_ampersands_stays_inside_block_kit(slack: SlackEnv) -> None:
+    """Escaping (& -> &amp;) cannot push the confirmation past Slack's 3,000-char section
+    limit: the question is accepted by Slack, not silently refused."""
+    import time
+    import uuid
+
+    from bot.protocols import MemoryItem
+
+    items = [MemoryItem(id=uuid.uuid4().hex, user="slack:T1:U1", text=f"cat{i}&" * 40 + " cat",
+                        ts=time.time(), kind="passage") for i in range(10)]
+    await slack.svc.memory.write("archival", items)
+    assert await slack.post_form(command_body("forget cat", "U1", slack.api.response_url())) == 200
+    await slack.api.wait(lambda: len(slack.api.responses) + len(slack.api.errors) >= 1)
+    assert slack.api.errors == []
+    section = slack.api.responses[0]["blocks"][0]["text"]["text"]
+    assert len(section) <= 3_000 and "&amp;" in section and not section.endswith("&am")
