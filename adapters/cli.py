@@ -73,6 +73,11 @@ def _parser() -> argparse.ArgumentParser:
                           description="Push the slash command tree to Discord. Use --guild for "
                           "instant registration in one server while testing.")
     sync.add_argument("--guild", default=None, help="guild id (default: global)")
+
+    sub.add_parser("setup-assets", help="locate or download the embedding model and tokenizer files",
+                   description="Use the offline assets found in ASSETS_DIRS (../shared beside "
+                   "the checkout, data/assets), or download them once into EMBEDDING_CACHE_DIR "
+                   "and TIKTOKEN_CACHE_DIR. Prints where they are.")
     return p
 
 
@@ -111,6 +116,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await _with_service(settings, lambda svc: cmd_memory(svc, args))
     if args.command == "heartbeat":
         return await cmd_heartbeat(settings, args.user)
+    if args.command == "setup-assets":
+        from adapters.cli_assets import cmd_setup_assets
+        return await cmd_setup_assets(settings)
     if args.command == "sync-commands":
         from adapters.discord_adapter import sync_commands
         return await sync_commands(settings, args.guild)

@@ -1,6 +1,7 @@
 """Fixed prompt overhead: tokens of system instructions + tool schemas + empty memory.
 
-Run: python -m bench.prompt_tokens [--model gpt-4o-mini]
+Run: python -m bench.prompt_tokens [--model gpt-4o-mini] [--env-file .env]
+Settings (TIKTOKEN_CACHE_DIR, ...) come from the environment and .env, as for the bot.
 Goal: at most 1,200 tokens (MemGPT's own fixed prompt is about 2,000).
 """
 
@@ -12,7 +13,7 @@ import json
 from bot.agent import prompts, tools
 from bot.agent.context import ContextManager
 from bot.agent.tokens import TokenCounter
-from bot.config import Settings
+from bot.config import load_settings
 from bot.memory.core import AgentState
 
 GOAL = 1_200
@@ -26,8 +27,8 @@ class _NoLLM:
         return None
 
 
-def measure(model: str) -> dict[str, int]:
-    settings = Settings(_env_file=None, llm_model=model)  # type: ignore[call-arg]
+def measure(model: str, env_file: str | None = ".env") -> dict[str, int]:
+    settings = load_settings(env_file, llm_model=model)
     counter = TokenCounter(model)
     ctx = ContextManager(settings, counter, _NoLLM(), tools.schemas())  # type: ignore[arg-type]
     state = AgentState.new("bench:-:user", "", settings.core_persona_limit, settings.core_human_limit)
@@ -45,8 +46,9 @@ def measure(model: str) -> dict[str, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", default="gpt-4o-mini")
+    ap.add_argument("--env-file", default=".env", help="settings file (default: .env)")
     args = ap.parse_args()
-    fig = measure(args.model)
+    fig = measure(args.model, args.env_file)
     print(f"model: {args.model}  (tokenizer {'approximate' if fig['approximate'] else 'tiktoken'})")
     for k in ("instructions", "system_message_with_empty_memory", "tool_schemas", "fixed_total"):
         print(f"  {k:34s} {fig[k]:6d}")

@@ -13,6 +13,8 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot import assets
+from bot.assets import DEFAULT_ASSETS_DIRS
 from bot.errors import ConfigError
 
 NO_LLM = (
@@ -58,6 +60,9 @@ class Settings(BaseSettings):
     embedding_threads: int = Field(default=0, ge=0, le=64, description="CPU threads for bulk embedding (0 = all cores but one).")
     embedding_cache_dir: str = Field(default="./data/models", description="Where fastembed caches downloaded models.")
 
+    # --- Offline assets (bot.assets) ---------------------------------------------------------
+    assets_dirs: str = Field(default=DEFAULT_ASSETS_DIRS, description="Directories searched (':'-separated, relative to the checkout) for models/all-MiniLM-L6-v2-onnx and tiktoken_cache when EMBEDDING_MODEL_PATH / TIKTOKEN_CACHE_DIR are not set.")
+
     # --- Redis (hot state, queues) ---------------------------------------------------------
     redis_url: str = Field(default="redis://127.0.0.1:6379/0")
     redis_prefix: str = Field(default="membot", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
@@ -87,7 +92,7 @@ class Settings(BaseSettings):
     ops_port: int = Field(default=0, ge=0, le=65535, description="HTTP port for /healthz /readyz /metrics (0 = off).")
     log_level: str = Field(default="INFO")
     log_format: Literal["auto", "json", "console"] = Field(default="auto")
-    tiktoken_cache_dir: str | None = Field(default=None, description="Offline tiktoken files (exported as TIKTOKEN_CACHE_DIR).")
+    tiktoken_cache_dir: str | None = Field(default=None, description="tiktoken's files (exported as TIKTOKEN_CACHE_DIR). Empty = tiktoken_cache found in ASSETS_DIRS, else ./data/tiktoken (downloaded there once).")
 
     # --- Heartbeats ------------------------------------------------------------------------------
     heartbeat_enabled: bool = Field(default=True)
@@ -123,9 +128,17 @@ class Settings(BaseSettings):
         return v
 
     @model_validator(mode="after")
-    def _export_tiktoken_dir(self) -> Settings:
-        if self.tiktoken_cache_dir:
-            os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(Path(self.tiktoken_cache_dir).resolve()))
+    def _find_assets(self) -> Settings:
+        """Use the offline assets found in ASSETS_DIRS for what is not set explicitly, and
+        export tiktoken's directory (tiktoken reads only its environment variable)."""
+        dirs = assets.search_dirs(self.assets_dirs)
+        if self.embedding_provider == "fastembed" and not self.embedding_model_path:
+            found = assets.find_model_dir(self.embedding_model, dirs)
+            self.embedding_model_path = str(found) if found else None
+        if not self.tiktoken_cache_dir:
+            found = assets.find_tiktoken_dir(dirs)
+            self.tiktoken_cache_dir = str(found) if found else assets.TIKTOKEN_DOWNLOAD_DIR
+        os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(Path(self.tiktoken_cache_dir).resolve()))
         return self
 
     # --- derived -----------------------------------------------------------------------------

@@ -1,25 +1,87 @@
-"""Shared fixtures: real Redis (a private key prefix per test), the embedded Qdrant engine
-in a temp dir, the real fastembed model from the offline assets, and a fake
-OpenAI-compatible server reached over HTTP by the real openai client."""
+"""Shared fixtures: real Redis (a private key prefix per test, every key deleted after the
+test), the embedded Qdrant engine in a temp dir, the real fastembed model, and a fake
+OpenAI-compatible server reached over HTTP by the real openai client.
+
+Where things are (one line each, also in the README):
+- Redis: MEMBOT_TEST_REDIS_URL, else REDIS_URL, else redis://127.0.0.1:6379/0.
+- Embedding model: MEMBOT_TEST_MODEL_DIR, else models/all-MiniLM-L6-v2-onnx in ../shared
+  or data/assets (bot.assets), else downloaded once into data/models.
+- tiktoken files: MEMBOT_TEST_TIKTOKEN_DIR, else tiktoken_cache in ../shared or
+  data/assets, else downloaded once into data/tiktoken.
+"""
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot import assets
+from bot.memory.embeddings import DEFAULT_MODEL
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
-MODEL_DIR = Path(os.environ.get("MEMBOT_TEST_MODEL_DIR", SHARED / "models" / "all-MiniLM-L6-v2-onnx"))
-TIKTOKEN_DIR = Path(os.environ.get("MEMBOT_TEST_TIKTOKEN_DIR", SHARED / "tiktoken_cache"))
-REDIS_URL = os.environ.get("MEMBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+_DIRS = assets.search_dirs(assets.DEFAULT_ASSETS_DIRS)
+_model_env = os.environ.get("MEMBOT_TEST_MODEL_DIR")
+MODEL_DIR: Path | None = Path(_model_env) if _model_env else assets.find_model_dir(DEFAULT_MODEL, _DIRS)
+MODEL_CACHE = REPO / "data" / "models"  # where fastembed downloads the model without MODEL_DIR
+_tik_env = os.environ.get("MEMBOT_TEST_TIKTOKEN_DIR")
+TIKTOKEN_DIR = Path(_tik_env) if _tik_env else (assets.find_tiktoken_dir(_DIRS)
+                                                or REPO / assets.TIKTOKEN_DOWNLOAD_DIR)
+REDIS_URL = (os.environ.get("MEMBOT_TEST_REDIS_URL") or os.environ.get("REDIS_URL")
+             or "redis://127.0.0.1:6379/0")
 
 os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(TIKTOKEN_DIR))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+if MODEL_DIR is not None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def model_env() -> dict[str, str]:
+    """Environment for a membot subprocess: the test model, wherever it comes from."""
+    if MODEL_DIR is not None:
+        return {"EMBEDDING_MODEL_PATH": str(MODEL_DIR), "TIKTOKEN_CACHE_DIR": str(TIKTOKEN_DIR)}
+    return {"EMBEDDING_CACHE_DIR": str(MODEL_CACHE), "TIKTOKEN_CACHE_DIR": str(TIKTOKEN_DIR)}
+
+
+# --- Redis key prefixes: every prefix a test uses is registered and swept afterwards -------------
+SESSION = uuid.uuid4().hex[:6]
+_prefixes: list[str] = []
+
+
+def new_prefix() -> str:
+    """A fresh Redis key prefix for one test; its keys are deleted when the test ends."""
+    prefix = f"t{SESSION}{uuid.uuid4().hex[:8]}"
+    _prefixes.append(prefix)
+    return prefix
+
+
+def sweep_prefixes() -> int:
+    """Delete every key under the prefixes registered so far; the number deleted."""
+    if not _prefixes:
+        return 0
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    deleted = 0
+    try:
+        for prefix in _prefixes:
+            keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
+            deleted += client.delete(*keys) if keys else 0
+    finally:
+        client.close()
+    _prefixes.clear()
+    return deleted
+
+
+@pytest.fixture(autouse=True)
+def _redis_keys_swept() -> Iterator[None]:
+    """After every test, no key of a prefix it used is left in Redis."""
+    yield
+    sweep_prefixes()
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +97,8 @@ def embedder() -> Any:
     from bot.config import Settings
     from bot.memory.embeddings import build_embedder
 
-    return build_embedder(Settings(_env_file=None, embedding_model_path=str(MODEL_DIR)))  # type: ignore[call-arg]
+    return build_embedder(Settings(_env_file=None, embedding_model_path=MODEL_DIR and str(MODEL_DIR),  # type: ignore[call-arg]
+                                   embedding_cache_dir=str(MODEL_CACHE)))
 
 
 @pytest.fixture
@@ -52,8 +115,9 @@ def make_settings(tmp_path: Path, base_url: str, **over: Any) -> Any:
     values: dict[str, Any] = dict(
         llm_base_url=base_url, llm_api_key="test-key", llm_model="gpt-4o-mini",
         llm_timeout_s=5.0, llm_max_retries=1, redis_url=REDIS_URL,
-        redis_prefix=f"t{uuid.uuid4().hex[:12]}", qdrant_path=str(tmp_path / "qdrant"),
-        embedding_model_path=str(MODEL_DIR), tiktoken_cache_dir=str(TIKTOKEN_DIR),
+        redis_prefix=new_prefix(), qdrant_path=str(tmp_path / "qdrant"),
+        embedding_model_path=MODEL_DIR and str(MODEL_DIR), embedding_cache_dir=str(MODEL_CACHE),
+        tiktoken_cache_dir=str(TIKTOKEN_DIR),
         heartbeat_enabled=False, rate_limit_per_minute=0, workers=4, step_timeout_s=30.0,
     )
     values.update(over)

@@ -7,12 +7,12 @@ import json
 import os
 import subprocess
 import sys
-import uuid
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import MODEL_DIR, REDIS_URL, TIKTOKEN_DIR
+from tests.conftest import REDIS_URL, model_env, new_prefix
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,15 +28,8 @@ def membot(args: list[str], env: dict[str, str], stdin: str | None = None,
 
 @pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:
-    prefix = f"t{uuid.uuid4().hex[:12]}"
-    env = {"REDIS_URL": REDIS_URL, "REDIS_PREFIX": prefix, "QDRANT_PATH": str(tmp_path / "q"),
-           "EMBEDDING_MODEL_PATH": str(MODEL_DIR), "TIKTOKEN_CACHE_DIR": str(TIKTOKEN_DIR),
-           "LOG_LEVEL": "WARNING"}
-    yield env
-    import redis
-    r = redis.Redis.from_url(REDIS_URL)
-    for key in r.scan_iter(match=f"{prefix}:*"):
-        r.delete(key)
+    return {"REDIS_URL": REDIS_URL, "REDIS_PREFIX": new_prefix(), "QDRANT_PATH": str(tmp_path / "q"),
+            **model_env(), "LOG_LEVEL": "WARNING"}
 
 
 def test_help_lists_every_command() -> None:
@@ -113,10 +106,64 @@ def test_offline_without_assets_degrades_clearly(cli_env: dict[str, str], tmp_pa
     empty = tmp_path / "empty"
     empty.mkdir()
     env = {**cli_env, "EMBEDDING_CACHE_DIR": str(empty), "TIKTOKEN_CACHE_DIR": str(empty),
-           "HF_HUB_OFFLINE": "1", "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
-    env.pop("EMBEDDING_MODEL_PATH")
+           "ASSETS_DIRS": str(empty), "HF_HUB_OFFLINE": "1", "HTTPS_PROXY": "http://127.0.0.1:9",
+           "HTTP_PROXY": "http://127.0.0.1:9"}
+    env.pop("EMBEDDING_MODEL_PATH", None)
     show = membot(["memory", "show", "--user", "terminal:local:off"], env)
     assert show.returncode == 0, show.stderr
     res = membot(["memory", "search", "--user", "terminal:local:off", "hello"], env)
     assert res.returncode == 1
     assert "EMBEDDING_MODEL_PATH" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_offline_without_assets_fails_fast_and_quietly(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """No assets, nothing cached, no network (and no HF_HUB_OFFLINE): search fails within
+    seconds with one clear message naming where to put the model, no ERROR retry lines."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = {**cli_env, "EMBEDDING_CACHE_DIR": str(empty), "TIKTOKEN_CACHE_DIR": str(empty),
+           "ASSETS_DIRS": str(empty), "HTTPS_PROXY": "http://127.0.0.1:9",
+           "HTTP_PROXY": "http://127.0.0.1:9", "HF_HUB_OFFLINE": "0"}
+    env.pop("EMBEDDING_MODEL_PATH", None)
+    started = time.monotonic()
+    res = membot(["memory", "search", "--user", "terminal:local:off", "hello"], env)
+    took = time.monotonic() - started
+    assert res.returncode == 1
+    assert took < 20, f"took {took:.0f} s"
+    assert "../shared/models/all-MiniLM-L6-v2-onnx" in res.stderr and "setup-assets" in res.stderr
+    assert "ERROR" not in res.stderr and "retries left" not in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_assets_beside_the_checkout_are_found_without_settings(cli_env: dict[str, str]) -> None:
+    """With EMBEDDING_MODEL_PATH and TIKTOKEN_CACHE_DIR unset, the model and tokenizer files
+    are found in ASSETS_DIRS (../shared by default) and searching works offline."""
+    from tests.conftest import MODEL_DIR, TIKTOKEN_DIR
+    if MODEL_DIR is None:
+        pytest.skip("no offline assets on this machine")
+    env = {k: v for k, v in cli_env.items() if k not in ("EMBEDDING_MODEL_PATH", "TIKTOKEN_CACHE_DIR")}
+    env.update(ASSETS_DIRS=f"/nonexistent:{MODEL_DIR.parent.parent}:{TIKTOKEN_DIR.parent}",
+               HF_HUB_OFFLINE="1")
+    res = membot(["memory", "search", "--user", "terminal:local:found", "hello"], env)
+    assert res.returncode == 0, res.stderr
+    assert "approximate" not in res.stderr
+
+
+def test_setup_assets_says_where_the_assets_are(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """`membot setup-assets` prints the directories it found; offline without them it says
+    MISSING for each and exits 1 within seconds."""
+    from tests.conftest import MODEL_DIR, TIKTOKEN_DIR
+    if MODEL_DIR is None:
+        pytest.skip("no offline assets on this machine")
+    env = {k: v for k, v in cli_env.items() if k not in ("EMBEDDING_MODEL_PATH", "TIKTOKEN_CACHE_DIR")}
+    found = membot(["setup-assets"], {**env, "ASSETS_DIRS": f"{MODEL_DIR.parent.parent}:{TIKTOKEN_DIR.parent}"})
+    assert found.returncode == 0, found.stderr
+    assert f"embedding model: found in {MODEL_DIR}" in found.stdout
+    assert "tokenizer files: found in" in found.stdout
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    missing = membot(["setup-assets"], {**env, "ASSETS_DIRS": str(empty), "EMBEDDING_CACHE_DIR": str(empty),
+                                        "TIKTOKEN_CACHE_DIR": str(empty), "HTTPS_PROXY": "http://127.0.0.1:9"},
+                     timeout=60)
+    assert missing.returncode == 1
+    assert "embedding model: MISSING" in missing.stdout and "tokenizer files: MISSING" in missing.stdout

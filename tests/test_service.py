@@ -139,14 +139,14 @@ async def test_sigterm_to_membot_run_mid_step_loses_nothing(tmp_path: Path, fake
     import sys
 
     from bot.stores.redis_store import RedisStore
-    from tests.conftest import MODEL_DIR, REDIS_URL, TIKTOKEN_DIR
+    from tests.conftest import REDIS_URL, model_env, new_prefix
 
-    prefix = f"t{os.urandom(6).hex()}"
+    prefix = new_prefix()
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "OPENAI_", "DISCORD_", "SLACK_"))}
     env.update(LLM_BASE_URL=fake_llm.base_url, LLM_API_KEY="test", REDIS_URL=REDIS_URL,
-               REDIS_PREFIX=prefix, QDRANT_PATH=str(tmp_path / "q"), EMBEDDING_MODEL_PATH=str(MODEL_DIR),
-               TIKTOKEN_CACHE_DIR=str(TIKTOKEN_DIR), OPS_PORT=str(port), HEARTBEAT_ENABLED="false",
+               REDIS_PREFIX=prefix, QDRANT_PATH=str(tmp_path / "q"), **model_env(),
+               OPS_PORT=str(port), HEARTBEAT_ENABLED="false",
                LOG_FORMAT="json")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "adapters.cli", "--env-file", "/nonexistent", "run",

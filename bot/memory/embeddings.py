@@ -18,10 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +37,10 @@ if TYPE_CHECKING:
     from bot.config import Settings
     from bot.protocols import Embedder
 
+log = logging.getLogger(__name__)
+
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DOWNLOAD_PROBE_S = 5.0
 QUERY_CACHE_SIZE = 512
 _OPENAI_DIMS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072,
                 "text-embedding-ada-002": 1536}
@@ -178,19 +182,41 @@ class FastEmbedEmbedder:
             self._check_model_dir()
             self._register_custom_model()
             kwargs["specific_model_path"] = str(self.model_path)
+        else:
+            cached = _quietly(lambda: TextEmbedding(self.model, local_files_only=True, **kwargs))
+            if cached is not None:
+                return cached
+            self._check_download_source()  # offline: say so now, not after ~40 s of retries
+            log.warning("downloading embedding model %s into EMBEDDING_CACHE_DIR=%s (once)",
+                        self.model, self.cache_dir)
         try:
             return TextEmbedding(self.model, **kwargs)
         except Exception as exc:
             raise EmbeddingError(self._load_failure(exc)) from exc
 
+    def _check_download_source(self) -> None:
+        """Fail fast (one request, 5 s) when the model's download source cannot be reached."""
+        import huggingface_hub
+
+        repo = _registry_source(self.model)
+        if repo is None:
+            return
+        try:
+            huggingface_hub.model_info(repo, timeout=DOWNLOAD_PROBE_S)
+        except Exception as exc:  # offline, DNS, proxy, HF_HUB_OFFLINE...
+            raise EmbeddingError(self._load_failure(exc)) from None
+
     def _load_failure(self, exc: Exception) -> str:
         if self.model_path is not None:
             return (f"could not load embedding model {self.model!r} from EMBEDDING_MODEL_PATH="
                     f"{self.model_path}: {exc}")
+        reason = f"{type(exc).__name__}: {exc}"[:200]
         return (f"could not load embedding model {self.model!r}: it is not in EMBEDDING_CACHE_DIR="
-                f"{self.cache_dir} and could not be downloaded ({exc}). Offline? Set "
-                "EMBEDDING_MODEL_PATH to a local ONNX model directory (model.onnx, tokenizer.json, "
-                "config.json), or EMBEDDING_PROVIDER=openai.")
+                f"{self.cache_dir} and could not be downloaded ({reason}). Offline? Put the model "
+                "in ../shared/models/all-MiniLM-L6-v2-onnx beside the checkout (or any ASSETS_DIRS "
+                "entry), or set EMBEDDING_MODEL_PATH to a local ONNX model directory (model.onnx, "
+                "tokenizer.json, config.json), or EMBEDDING_PROVIDER=openai; "
+                "`membot setup-assets` fetches it where there is a network.")
 
     # --- model description -------------------------------------------------------------------
     def _declared_dim(self) -> int:
@@ -242,6 +268,29 @@ class FastEmbedEmbedder:
         except ValueError as exc:  # registered meanwhile (another instance)
             if "already registered" not in str(exc):
                 raise EmbeddingError(str(exc)) from exc
+
+
+def _quietly(open_model: Callable[[], Any]) -> Any:
+    """``open_model()``, or None when it fails, without fastembed's ERROR log lines."""
+    from loguru import logger
+
+    logger.disable("fastembed")
+    try:
+        return open_model()
+    except Exception:
+        return None
+    finally:
+        logger.enable("fastembed")
+
+
+def _registry_source(model: str) -> str | None:
+    """The Hugging Face repository fastembed downloads ``model`` from, if any."""
+    from fastembed import TextEmbedding
+
+    for desc in TextEmbedding.list_supported_models():
+        if str(desc["model"]).lower() == model.lower():
+            return (desc.get("sources") or {}).get("hf") or None
+    return None
 
 
 def _registry_dim(model: str) -> int | None:

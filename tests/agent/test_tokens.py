@@ -14,18 +14,13 @@ from pathlib import Path
 import pytest
 
 from bot.agent.tokens import PER_MESSAGE, REPLY_PRIMING, TokenCounter, encoding_name
+from tests.conftest import TIKTOKEN_DIR
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def tiktoken_dir() -> Path:
-    shipped = REPO.parent / "shared/tiktoken_cache"
-    if shipped.is_dir():
-        return shipped
-    env = os.environ.get("MEMBOT_TEST_TIKTOKEN_DIR")
-    if env and Path(env).is_dir():
-        return Path(env)
-    pytest.skip("no offline tiktoken files (set MEMBOT_TEST_TIKTOKEN_DIR)")
+    return TIKTOKEN_DIR
 
 
 @pytest.fixture

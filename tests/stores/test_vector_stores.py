@@ -4,7 +4,6 @@ local mode) against the real fastembed embedder with the offline MiniLM model.""
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -19,6 +18,7 @@ from bot.protocols import Collection, MemoryItem, VectorStore
 from bot.stores.qdrant_edge import EdgeVectorStore
 from bot.stores.qdrant_server import ServerVectorStore
 from bot.testing.fake_openai import FakeOpenAI
+from tests.conftest import MODEL_CACHE, MODEL_DIR
 
 pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
 
@@ -26,17 +26,9 @@ REPO = Path(__file__).resolve().parents[2]
 MODEL_NAME = "all-MiniLM-L6-v2-onnx"
 
 
-def _model_dir() -> Path:
-    env = os.environ.get("MEMBOT_TEST_MODEL_DIR")
-    for cand in ([Path(env)] if env else []) + [REPO / "../shared/models" / MODEL_NAME]:
-        if (cand / "model.onnx").is_file():
-            return cand.resolve()
-    pytest.skip(f"offline model {MODEL_NAME} not found; set MEMBOT_TEST_MODEL_DIR")
-
-
 @pytest.fixture(scope="session")
 def embedder() -> FastEmbedEmbedder:
-    return FastEmbedEmbedder(model_path=_model_dir(), batch_size=16)
+    return FastEmbedEmbedder(model_path=MODEL_DIR, cache_dir=MODEL_CACHE, batch_size=16)
 
 
 @pytest.fixture(params=["edge", "server"])
@@ -130,7 +122,9 @@ async def test_fastembed_bad_model_path_raises_embedding_error(tmp_path: Path) -
 
 async def test_fastembed_loads_unknown_model_name_from_path() -> None:
     """An unregistered model name with a local dir is registered (mean pooling + normalize)."""
-    e = FastEmbedEmbedder("acme/my-minilm", model_path=_model_dir())
+    if MODEL_DIR is None:
+        pytest.skip("needs a local model directory (MEMBOT_TEST_MODEL_DIR or ../shared)")
+    e = FastEmbedEmbedder("acme/my-minilm", model_path=MODEL_DIR)
     assert e.dim == 384
     [v] = await e.embed(["hello there"])
     assert abs(float(np.linalg.norm(v)) - 1.0) < 1e-4
