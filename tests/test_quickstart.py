@@ -140,10 +140,13 @@ def _clone(tmp_path: Path, with_shared: bool) -> Path:
 
 
 def _clean_env(**over: str) -> dict[str, str]:
+    """The environment of a new shell: none of our settings; this venv's tools (ruff, mypy,
+    whose packages the clone's venv reuses) last on PATH."""
     keep = {k: v for k, v in os.environ.items()
             if not k.startswith(("LLM_", "OPENAI_", "DISCORD_", "SLACK_", "QDRANT_", "EMBEDDING_",
                                  "REDIS_", "TIKTOKEN_", "MEMBOT_", "HF_", "VIRTUAL_ENV", "PYTEST"))}
-    keep["PATH"] = ":".join(p for p in keep.get("PATH", "").split(":") if ".venv" not in p)
+    path = [p for p in keep.get("PATH", "").split(":") if ".venv" not in p]
+    keep["PATH"] = ":".join([*path, str(Path(sys.executable).parent)])
     return {**keep, **over}
 
 
