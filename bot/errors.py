@@ -5,6 +5,7 @@
     ├── LLMError               the chat/embedding endpoint failed
     │   ├── LLMTimeout         no answer in time (after retries)
     │   ├── LLMUnavailable     connection refused, 5xx or rate limit after bounded retries
+    │   ├── LLMRejected        the server refused this request (4xx, validation): not retried
     │   ├── ContextOverflow    the server said the prompt is longer than its window
     │   └── ModelBehaviorError the model answered something we cannot use
     ├── EmbeddingError         embeddings could not be produced (model missing offline, ...)
@@ -40,8 +41,18 @@ class LLMUnavailable(LLMError):
     """The LLM endpoint refused, rate-limited or errored after bounded retries."""
 
 
+class LLMRejected(LLMError):
+    """The server refused the request itself (a 4xx, or a 500 naming a validation error):
+    sending it again would fail again, so it is not retried."""
+
+
 class ContextOverflow(LLMError):
-    """The server rejected the prompt as longer than the model's context window."""
+    """The server rejected the prompt as longer than the model's context window.
+    ``window`` is the window the server named in its error, when it named one."""
+
+    def __init__(self, message: str, window: int | None = None) -> None:
+        super().__init__(message)
+        self.window = window
 
 
 class ModelBehaviorError(LLMError):

@@ -61,7 +61,7 @@ class Message:
         if self.role == "tool":
             return {"role": "tool", "tool_call_id": self.tool_call_id, "content": self.content}
         if self.role == "assistant":
-            out: dict[str, Any] = {"role": "assistant", "content": self.content or None}
+            out: dict[str, Any] = {"role": "assistant", "content": self.content}
             if self.tool_calls:
                 out["tool_calls"] = [
                     {"id": c.id, "type": "function",

@@ -92,6 +92,34 @@ def _no_real_model_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(var, raising=False)
 
 
+_WIRE_PROBLEMS: list[str] = []
+
+
+def _check_request(body: dict[str, Any]) -> None:
+    from tests.wire_schema import request_problems
+
+    _WIRE_PROBLEMS.extend(request_problems(body))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from bot.testing.fake_openai import FakeOpenAI
+
+    if _check_request not in FakeOpenAI.observers:
+        FakeOpenAI.observers.append(_check_request)
+
+
+@pytest.fixture(autouse=True)
+def _every_request_is_valid(request: pytest.FixtureRequest) -> Any:
+    """Every chat request a test sends to the fake server passes the OpenAI request schema
+    (the openai package's types) and the rules strict servers add (no content null)."""
+    _WIRE_PROBLEMS.clear()
+    yield
+    problems = list(_WIRE_PROBLEMS)
+    _WIRE_PROBLEMS.clear()
+    if problems and request.node.get_closest_marker("sends_invalid_requests") is None:
+        pytest.fail("invalid chat request(s) sent: " + "; ".join(sorted(set(problems))[:5]))
+
+
 @pytest.fixture(scope="session")
 def embedder() -> Any:
     from bot.config import Settings

@@ -1,22 +1,33 @@
 """Main context: assembly of the prompt, token pressure, and eviction with a recursive summary.
 
-Order of the prompt: system instructions + core memory + memory metadata (one system
-message), then the recursive summary (when there is one), then the FIFO messages.
+Order of the prompt, stable part first so that consecutive requests of one user share the
+longest prefix (servers reuse their prompt cache for it): system instructions + core memory
+(one system message), the recursive summary (when there is one), the FIFO messages, and
+last the memory metadata line (counts, last edit, current time), which changes every turn.
+
+Budget: ``fit`` flushes until the prompt fits; what still does not fit (one huge message)
+is cut with a visible note; a prompt that cannot fit at all is never sent.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from bot.agent import prompts
+from bot.agent.summary import check_summary, unsummarized_note
 from bot.agent.tokens import TokenCounter
 from bot.config import Settings
+from bot.errors import ContextOverflow
 from bot.memory.core import AgentState
 from bot.messages import Message, stamp
 from bot.protocols import LLM
 
+log = logging.getLogger(__name__)
+MIN_CUT_CHARS = 200  # messages shorter than this are never cut
 
 @dataclass(frozen=True)
 class Pressure:
@@ -81,16 +92,19 @@ class ContextManager:
             total += n
         return total
 
-    def system_message(self, state: AgentState, now: float | None = None) -> dict[str, Any]:
-        core = prompts.render_core(state.persona.value, state.human.value,
-                                   _meta(state, now or time.time()))
+    def system_message(self, state: AgentState) -> dict[str, Any]:
+        core = prompts.render_core(state.persona.value, state.human.value)
         return {"role": "system", "content": f"{prompts.SYSTEM}\n\n{core}"}
 
-    def assemble(self, state: AgentState, now: float | None = None) -> list[dict[str, Any]]:
-        out = [self.system_message(state, now)]
+    def assemble(self, state: AgentState, now: float | None = None,
+                 extra: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """The prompt: stable prefix first, the per-turn metadata (and ``extra``) last."""
+        out = [self.system_message(state)]
         if state.summary:
             out.append({"role": "user", "content": f"[summary of earlier conversation] {state.summary}"})
         out.extend(m.to_openai() for m in state.fifo)
+        out.append({"role": "user", "content": _meta(state, now or time.time())})
+        out.extend(extra or [])
         return out
 
     def raw_measure(self, messages: list[dict[str, Any]]) -> int:
@@ -105,9 +119,68 @@ class ContextManager:
         return Pressure(self.tokens.scaled(raw), budget,
                         int(budget * self.settings.memory_warning_fraction), raw)
 
+    # --- budget ------------------------------------------------------------------------------
+    async def fit(self, state: AgentState,
+                  extra: list[dict[str, Any]] | None = None) -> tuple[list[dict[str, Any]], Pressure, int]:
+        """The prompt inside the budget: flush until it fits, then cut the longest FIFO
+        messages with a visible note. Returns (messages, pressure, messages evicted).
+        Raises ContextOverflow (naming the settings) when even that cannot make it fit."""
+        evicted = 0
+        messages = self.assemble(state, extra=extra)
+        p = self.pressure_of(messages)
+        while p.over_budget:
+            gone = await self.flush(state)
+            if not gone:
+                break
+            evicted += len(gone)
+            messages = self.assemble(state, extra=extra)
+            p = self.pressure_of(messages)
+        while p.over_budget and self._cut_longest(state, p):
+            messages = self.assemble(state, extra=extra)
+            p = self.pressure_of(messages)
+        if p.over_budget:
+            raise ContextOverflow(
+                f"the prompt needs ~{p.tokens} tokens even with the conversation compacted, over "
+                f"the budget of {p.budget} (LLM_CONTEXT_WINDOW - LLM_REPLY_RESERVE): raise "
+                "LLM_CONTEXT_WINDOW (and the server's window) or shorten core memory")
+        return messages, p, evicted
+
+    def _cut_longest(self, state: AgentState, p: Pressure) -> bool:
+        """Halve the longest FIFO message (a copy: recall keeps the full text). False when
+        nothing is long enough to cut."""
+        if not state.fifo:
+            return False
+        i = max(range(len(state.fifo)), key=lambda k: len(state.fifo[k].content))
+        m = state.fifo[i]
+        if len(m.content) < MIN_CUT_CHARS:
+            return False
+        over_chars = int((p.tokens - p.budget) * 4 / max(self.tokens.ratio, 0.5)) + 100
+        keep = max(MIN_CUT_CHARS // 2, min(len(m.content) // 2, len(m.content) - over_chars))
+        cut = len(m.content) - keep
+        note = f"\n[cut to fit the context window: {cut} more characters not shown; the full text is in recall]"
+        state.fifo[i] = dataclasses.replace(m, content=m.content[:keep] + note)
+        log.warning("prompt over budget after flushing: cut a %s message by %d characters",
+                    m.kind, cut)
+        return True
+
+    def cap_window(self, window: int, source: str) -> bool:
+        """Use at most ``window`` tokens (the server's own window). True when it lowered
+        LLM_CONTEXT_WINDOW; the reply reserve shrinks to a quarter of a small window."""
+        s = self.settings
+        if window <= 0 or window >= s.llm_context_window:
+            return False
+        log.warning("the server's window is %d tokens (%s), below LLM_CONTEXT_WINDOW=%d: using "
+                    "%d. Set LLM_CONTEXT_WINDOW=%d or give the server a larger window.",
+                    window, source, s.llm_context_window, window, window)
+        s.llm_context_window = window
+        s.llm_reply_reserve = min(s.llm_reply_reserve, max(64, window // 4))
+        return True
+
     async def summarize(self, previous: str, evicted: list[Message]) -> str:
-        """New recursive summary = LLM(previous summary + evicted messages)."""
-        words = max(60, min(400, self.settings.prompt_budget // 20))
+        """New recursive summary = LLM(previous summary + evicted messages), guarded: a
+        summary that is empty, too long or echoes our event headers is rejected and the
+        previous one kept, with a note saying where the evicted messages are."""
+        words = self.summary_words()
         lines = [f"[{stamp(m.ts)}] {m.role}: {m.search_text()}" for m in evicted]
         budget_chars = self.settings.prompt_budget * 3
         body = "\n".join(lines)
@@ -119,7 +192,14 @@ class ContextManager:
              {"role": "user", "content": user}],
             max_tokens=min(1024, words * 2),
         )
-        return done.content.strip() or previous
+        problem = check_summary(done.content, words)
+        if problem is None:
+            return done.content.strip()
+        log.warning("summary rejected (%s); keeping the previous one", problem)
+        return unsummarized_note(previous, evicted)
+
+    def summary_words(self) -> int:
+        return max(60, min(400, self.settings.prompt_budget // 20))
 
     async def flush(self, state: AgentState, fraction: float | None = None) -> list[Message]:
         """Evict the oldest part of the FIFO into a new summary. Returns what was evicted

@@ -5,8 +5,11 @@ The only module importing the openai SDK for chat. Its errors are translated her
 - timeout (the SDK's, or the total deadline)          -> LLMTimeout (not retried)
 - 429, 408, 409, 5xx, connection refused/reset        -> retried with bounded exponential
   backoff and jitter (Retry-After honoured up to a cap), then LLMUnavailable
-- any error whose message says the prompt is too long -> ContextOverflow
-- 401/403 and other 4xx                               -> LLMUnavailable (the key is never shown)
+- any error whose message says the prompt is too long -> ContextOverflow (with the window
+  the server named, when it named one)
+- 401/403                                             -> LLMUnavailable (the key is never shown)
+- other 4xx, and a 500 whose text is a request validation error (llama-cpp-python answers
+  pydantic errors with 500)                           -> LLMRejected, not retried
 - no choices / no message                             -> ModelBehaviorError
 
 Answers of lenient local servers are normalised: tool calls without ids get generated
@@ -30,8 +33,16 @@ from typing import Any, NamedTuple
 import openai
 from openai.types.chat import ChatCompletion
 
+from bot.agent import wire
 from bot.config import Settings
-from bot.errors import ContextOverflow, LLMError, LLMTimeout, LLMUnavailable, ModelBehaviorError
+from bot.errors import (
+    ContextOverflow,
+    LLMError,
+    LLMRejected,
+    LLMTimeout,
+    LLMUnavailable,
+    ModelBehaviorError,
+)
 from bot.messages import ToolCall
 from bot.protocols import Completion, Usage
 
@@ -51,6 +62,11 @@ _OVERFLOW = re.compile(
     r"|max_new_tokens`? must be <=",
     re.IGNORECASE,
 )
+_WINDOW = re.compile(r"(?:maximum context length|context window of|context size|n_ctx)"
+                     r"\D{0,20}(\d{3,7})", re.IGNORECASE)
+# a 5xx that is really the server refusing the request body (sending it again fails again)
+_VALIDATION = re.compile(r"validation errors? for|Input should be|Field required"
+                         r"|Extra inputs are not permitted|invalid request", re.IGNORECASE)
 _KEYLIKE = re.compile(r"\b(sk|key)-[A-Za-z0-9_*.\-]{4,}")
 _RETRY_STATUS = frozenset({408, 409, 429})
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
@@ -81,6 +97,7 @@ class OpenAIChat:
         self._temperature = settings.llm_temperature
         self._timeout_s = settings.llm_timeout_s
         self._max_retries = settings.llm_max_retries
+        self._reply_reserve = settings.llm_reply_reserve
         self._backoff_base_s = backoff_base_s
         self._backoff_max_s = backoff_max_s
         self._retry_after_cap_s = retry_after_cap_s
@@ -144,14 +161,15 @@ class OpenAIChat:
         max_tokens: int | None,
     ) -> dict[str, Any]:
         reasoning = self._model.startswith(_REASONING_PREFIXES)
-        request: dict[str, Any] = {"model": self._model, "messages": messages}
+        request: dict[str, Any] = {"model": self._model, "messages": wire.normalize(messages)}
         if not reasoning:  # o-series / gpt-5 accept only their default temperature
             request["temperature"] = self._temperature
         if tools:
             request["tools"] = tools
             request["tool_choice"] = "auto"
-        if max_tokens is not None:
-            request["max_completion_tokens" if reasoning else "max_tokens"] = max_tokens
+        # every call is bounded: a server left to itself may generate until its window is full
+        cap = max_tokens if max_tokens is not None else self._reply_reserve
+        request["max_completion_tokens" if reasoning else "max_tokens"] = cap
         return request
 
     async def _create(self, request: dict[str, Any]) -> ChatCompletion:
@@ -187,9 +205,10 @@ class OpenAIChat:
             return _Failure(LLMUnavailable(f"LLM call failed: {self._redact(str(exc))}"), False)
         status, message = exc.status_code, self._redact(_server_message(exc))
         if _OVERFLOW.search(f"{exc.code or ''} {exc.type or ''} {message}"):
-            return _Failure(
-                ContextOverflow(f"the prompt is longer than the model's window: {message}"), False
-            )
+            named = _WINDOW.search(message)
+            window = int(named.group(1)) if named else None
+            text = f"the prompt is longer than the model's window: {message}"
+            return _Failure(ContextOverflow(text, window), False)
         if status == 401:
             text = f"the LLM endpoint {self._url} rejected the API key (HTTP 401): check LLM_API_KEY / OPENAI_API_KEY"
             return _Failure(LLMUnavailable(text), False, chain=False)
@@ -199,14 +218,19 @@ class OpenAIChat:
                 False,
                 chain=False,
             )
+        if status >= 500 and _VALIDATION.search(message):
+            text = (f"the LLM server refused the request as invalid (HTTP {status}): "
+                    f"{message[:300]}")
+            return _Failure(LLMRejected(text), False)
         if status in _RETRY_STATUS or status >= 500:
             error = LLMUnavailable(f"the LLM endpoint failed (HTTP {status}): {message}")
             return _Failure(error, True, _retry_after(exc.response.headers))
-        hint = " (check LLM_BASE_URL and LLM_MODEL)" if status == 404 else ""
+        if status == 404:
+            text = (f"the LLM endpoint {self._url} answered 404 ({message[:200]}): check "
+                    "LLM_BASE_URL (most servers want the /v1 suffix) and LLM_MODEL")
+            return _Failure(LLMUnavailable(text), False)
         return _Failure(
-            LLMUnavailable(
-                f"the LLM endpoint refused the request (HTTP {status}): {message}{hint}"
-            ),
+            LLMRejected(f"the LLM endpoint refused the request (HTTP {status}): {message[:300]}"),
             False,
         )
 

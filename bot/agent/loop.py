@@ -7,6 +7,7 @@ touches Redis itself; the inbox commits the result atomically.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,7 @@ from bot.agent import prompts, tools
 from bot.agent.context import ContextManager
 from bot.agent.toolcontext import ToolContext
 from bot.config import Settings
-from bot.errors import ContextOverflow, LLMTimeout, LLMUnavailable, ModelBehaviorError
+from bot.errors import ContextOverflow, LLMError, LLMRejected, LLMTimeout
 from bot.events import Event, Reply, ReplyKind
 from bot.memory.core import AgentState
 from bot.memory.longterm import LongTermMemory
@@ -26,6 +27,13 @@ log = logging.getLogger(__name__)
 
 NOTICE_TIMEOUT = "Sorry, I couldn't think that through in time. Please try again in a moment."
 NOTICE_DOWN = "Sorry, my language model is unavailable right now. Please try again later."
+NOTICE_REJECTED = ("Sorry, the language model server refused my request; the operator can see "
+                   "why in the log (check LLM_MODEL and the server's settings).")
+NOTICE_TOO_BIG = ("Sorry, my memory no longer fits the language model's context window; the "
+                  "operator needs to raise LLM_CONTEXT_WINDOW (and the server's window).")
+NOTICE_EMPTY = "Sorry, I couldn't come up with an answer to that. Could you say it another way?"
+# an answer that only echoes our event header says nothing
+_HEADER = re.compile(r"^\s*\[(user|heartbeat|alert|login|memory:)[^\]]*\]\s*", re.IGNORECASE)
 
 
 @dataclass
@@ -38,7 +46,8 @@ class StepResult:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     tools: list[tuple[str, bool]] = field(default_factory=list)  # (tool name, ok) in order
-    failed: str = ""  # "timeout" | "unavailable" when the step was abandoned
+    failed: str = ""  # "timeout" | "unavailable" | "rejected" | "overflow" when abandoned
+    empty: int = 0  # model answers that said nothing (no text, no tool call)
 
 
 def _where(event: Event) -> str:
@@ -85,14 +94,13 @@ class Agent:
         result = StepResult()
         try:
             await self._run(state, event, result)
-        except (LLMTimeout, LLMUnavailable, ModelBehaviorError, ContextOverflow) as exc:
-            log.warning("step abandoned: %s", type(exc).__name__)
+        except LLMError as exc:
+            failed, notice = _failure(exc)
+            log.warning("step abandoned (%s): %s", type(exc).__name__, str(exc)[:300])
             state.__dict__.update(AgentState.from_dict(before).__dict__)  # memory unchanged
-            timeout = isinstance(exc, LLMTimeout)
-            result = StepResult(failed="timeout" if timeout else "unavailable",
-                                llm_calls=result.llm_calls)
+            result = StepResult(failed=failed, llm_calls=result.llm_calls)
             if event.kind == "user_message":
-                self._reply(result, event, NOTICE_TIMEOUT if timeout else NOTICE_DOWN, "notice")
+                self._reply(result, event, notice, "notice")
         return result
 
     def _reply(self, result: StepResult, event: Event, text: str, kind: ReplyKind) -> None:
@@ -124,19 +132,32 @@ class Agent:
         ctx = ToolContext(state=state, memory=self.memory, settings=self.settings,
                                 event=event)
         cap = min(event.max_steps or self.settings.max_chain_steps, self.settings.max_chain_steps)
+        nudged = False
         for _turn in range(1, cap + 1):
-            done = await self._think(state, result)
-            msg = Message(role="assistant", content=done.content, kind="assistant",
+            done = await self._think(state, result, nudge=nudged)
+            said = _HEADER.sub("", done.content).strip()
+            if not done.tool_calls and not said:  # nothing usable: never stored
+                result.empty += 1
+                if nudged:
+                    break
+                nudged = True  # once: a short line asking for send_message
+                continue
+            nudged = False
+            msg = Message(role="assistant", content=said, kind="assistant",
                           tool_calls=done.tool_calls)
             self._append(state, result, msg)
-            if not done.tool_calls:
-                if done.content.strip():  # local models often answer in plain text
-                    self._deliver(ctx, result, event, done.content.strip())
+            if not done.tool_calls:  # local models often answer in plain text
+                self._deliver(ctx, result, event, said)
                 return
-            if event.trace and done.content.strip():
-                self._reply(result, event, done.content.strip(), "trace")
+            if event.trace and said:
+                self._reply(result, event, said, "trace")
             if not await self._run_tools(ctx, done, result, event):
                 return
+        if nudged:  # the model said nothing, even when asked again
+            log.warning("the model answered empty twice; nothing stored")
+            if event.kind == "user_message" and not any(r.kind == "message" for r in result.replies):
+                self._reply(result, event, NOTICE_EMPTY, "notice")
+            return
         self._append(state, result, self.context.alert(prompts.CHAIN_CAP.format(n=cap)))
 
     async def _run_tools(self, ctx: ToolContext, done: Completion, result: StepResult,
@@ -164,19 +185,22 @@ class Agent:
             return  # heartbeat output stays private unless the deployment allows it
         self._reply(result, event, text, "message")
 
-    async def _think(self, state: AgentState, result: StepResult) -> Completion:
-        """One LLM call inside the budget: warn, flush, and on overflow flush and retry once."""
-        messages, raw = await self._fit(state, result)
+    async def _think(self, state: AgentState, result: StepResult, *, nudge: bool = False) -> Completion:
+        """One LLM call inside the budget: warn, flush, and on overflow (the server's window
+        is smaller than we thought) learn the window, flush and retry once."""
+        extra = [{"role": "user", "content": prompts.NUDGE}] if nudge else None
+        messages, raw = await self._fit(state, result, extra)
         for attempt in (1, 2):
-            if attempt == 2:
-                messages = self.context.assemble(state)
-                raw = self.context.raw_measure(messages)
             try:
-                done = await self.llm.complete(messages, self.context.tool_schemas)
-            except ContextOverflow:
+                done = await self.llm.complete(messages, self.context.tool_schemas,
+                                               max_tokens=self.settings.llm_reply_reserve)
+            except ContextOverflow as exc:
                 if attempt == 2:
                     raise
+                if exc.window:
+                    self.context.cap_window(exc.window, "named in the server's error")
                 result.evicted += len(await self.context.flush(state))
+                messages, raw = await self._fit(state, result, extra)
                 continue
             result.llm_calls += 1
             if done.usage:
@@ -187,17 +211,26 @@ class Agent:
             return done
         raise AssertionError("unreachable")
 
-    async def _fit(self, state: AgentState,
-                   result: StepResult) -> tuple[list[dict[str, Any]], int]:
+    async def _fit(self, state: AgentState, result: StepResult,
+                   extra: list[dict[str, Any]] | None) -> tuple[list[dict[str, Any]], int]:
         """Keep the prompt inside the budget; returns it with its raw token count."""
-        messages = self.context.assemble(state)
-        p = self.context.pressure_of(messages)
-        if p.over_budget:
-            result.evicted += len(await self.context.flush(state))
-        elif p.warn and not state.warned:
-            state.warned = True
-            self._append(state, result, self.context.alert(prompts.MEMORY_PRESSURE))
-        else:
+        messages, p, evicted = await self.context.fit(state, extra)
+        result.evicted += evicted
+        if evicted or not p.warn or state.warned:
             return messages, p.raw
-        messages = self.context.assemble(state)
-        return messages, self.context.raw_measure(messages)
+        state.warned = True
+        self._append(state, result, self.context.alert(prompts.MEMORY_PRESSURE))
+        messages, p, evicted = await self.context.fit(state, extra)
+        result.evicted += evicted
+        return messages, p.raw
+
+
+def _failure(exc: LLMError) -> tuple[str, str]:
+    """(StepResult.failed, the notice for the user) of an abandoned step."""
+    if isinstance(exc, LLMTimeout):
+        return "timeout", NOTICE_TIMEOUT
+    if isinstance(exc, ContextOverflow):
+        return "overflow", NOTICE_TOO_BIG
+    if isinstance(exc, LLMRejected):
+        return "rejected", NOTICE_REJECTED
+    return "unavailable", NOTICE_DOWN

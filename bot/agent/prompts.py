@@ -39,5 +39,11 @@ CHAIN_CAP = (
 )
 
 
-def render_core(persona: str, human: str, meta: str) -> str:
-    return f"<persona>\n{persona}\n</persona>\n<human>\n{human}\n</human>\n{meta}"
+NUDGE = (
+    "[alert] Your last answer was empty. Answer the latest event now: call send_message "
+    "with what you want to say (or a memory tool if no one is waiting)."
+)
+
+
+def render_core(persona: str, human: str) -> str:
+    return f"<persona>\n{persona}\n</persona>\n<human>\n{human}\n</human>"

@@ -20,6 +20,8 @@ from typing import Any
 
 import tiktoken
 
+from bot.agent.wire import content_text
+
 log = logging.getLogger(__name__)
 
 FALLBACK_ENCODING = "o200k_base"  # unknown models (local servers): a modern BPE is closest
@@ -100,7 +102,7 @@ class TokenCounter:
         total = REPLY_PRIMING if messages else 0
         for message in messages:
             total += PER_MESSAGE + self.count_text(str(message.get("role", "")))
-            total += self.count_text(_content_text(message.get("content")))
+            total += self.count_text(content_text(message.get("content")))
             if message.get("name"):
                 total += PER_NAME + self.count_text(str(message["name"]))
             if message.get("tool_call_id"):
@@ -142,13 +144,3 @@ class TokenCounter:
         args_text = args if isinstance(args, str) else json.dumps(args)
         return self.count_text(str(fn.get("name", ""))) + self.count_text(args_text)
 
-
-def _content_text(content: Any) -> str:
-    """Text of a message's content: a string, or the text parts of a list of parts."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return str(content)

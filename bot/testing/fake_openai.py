@@ -35,7 +35,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -61,6 +61,7 @@ class Turn:
 
 
 Responder = Callable[[dict[str, Any]], Turn]
+Observer = Callable[[dict[str, Any]], None]
 
 
 # --- scripting ---------------------------------------------------------------------------
@@ -129,13 +130,26 @@ def raw(body: object, status: int = 200) -> Turn:
     return Turn(status=status, body=body)
 
 
+META_PREFIX = "[memory:"  # membot's per-turn metadata line, sent after the conversation
+
+
+def last_event(request: dict[str, Any]) -> str:
+    """Text of the newest user-role message of a request that is not membot's trailing
+    memory-metadata line (the event the agent is answering)."""
+    for m in reversed(request.get("messages", [])):
+        content = str(m.get("content") or "")
+        if m.get("role") == "user" and not content.startswith(META_PREFIX):
+            return content
+    return ""
+
+
 def echo(request: dict[str, Any]) -> Turn:
     """A default responder: ``send_message`` echoing the last user text; plain text
     (a "summary") when the request carries no tools."""
-    users = [m for m in request.get("messages", []) if m.get("role") == "user"]
-    said = str(users[-1].get("content") or "") if users else ""
-    if not request.get("tools"):
-        return text(f"Summary: {said[:200]}")
+    said = last_event(request)
+    if not request.get("tools"):  # a summary: the words of the request, without our headers
+        words = re.sub(r"\[[^\]]*\]|^\s*\w+( \w+)?:", " ", said, flags=re.MULTILINE).split()
+        return text("Summary: " + " ".join(words[:40]))
     return tool_call("send_message", message=f"echo: {said[:500]}", request_heartbeat=False)
 
 
@@ -153,7 +167,14 @@ def fake_embedding(text: str, dim: int = 384) -> list[float]:
 
 # --- the server ---------------------------------------------------------------------------
 class FakeOpenAI:
-    """OpenAI-compatible server on 127.0.0.1, scripted with ``push``; see the module doc."""
+    """OpenAI-compatible server on 127.0.0.1, scripted with ``push``; see the module doc.
+
+    ``FakeOpenAI.observers`` (shared by every instance) are called with each chat request
+    body as received: the test suite registers a schema check there so that every request
+    any test sends is validated against the OpenAI request types.
+    """
+
+    observers: ClassVar[list[Observer]] = []
 
     def __init__(
         self,
@@ -272,6 +293,8 @@ class FakeOpenAI:
     async def _chat(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.requests.append(body)
+        for observe in self.observers:
+            observe(body)
         problem = protocol_problem(body) if self.validate else None
         if problem is not None:  # rejected before any turn is used, like the real API
             err = {"message": problem, "type": "invalid_request_error", "param": "messages"}
@@ -347,7 +370,9 @@ def protocol_problem(body: dict[str, Any]) -> str | None:
 
     Checks the rules an agent loop most easily breaks: every assistant ``tool_calls`` is
     answered by ``tool`` messages for each id before the next other message, every tool
-    message answers a pending call, and ``tool_choice`` comes only with ``tools``.
+    message answers a pending call, and ``tool_choice`` comes only with ``tools``. Like
+    strict servers (llama-cpp-python validates with pydantic), ``content`` must be a
+    string, and an assistant message without tool calls must say something.
     """
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
@@ -359,6 +384,11 @@ def protocol_problem(body: dict[str, Any]) -> str | None:
         role = msg.get("role") if isinstance(msg, dict) else None
         if role not in ("system", "developer", "user", "assistant", "tool"):
             return f"messages[{i}]: invalid role {role!r}"
+        content = msg.get("content")
+        if not isinstance(content, str):
+            return f"messages[{i}].content: Input should be a valid string (got {content!r:.40})"
+        if role == "assistant" and not msg.get("tool_calls") and not content.strip():
+            return f"messages[{i}]: an assistant message needs content or tool_calls"
         if role == "tool":
             if msg.get("tool_call_id") not in pending:
                 return (

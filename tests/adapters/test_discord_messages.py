@@ -15,7 +15,7 @@ import pytest
 from adapters.discord_adapter import MessageHandler
 from adapters.discord_outbox import DiscordOutbox
 from bot.events import Reply, UserRef
-from bot.testing.fake_openai import tool_call
+from bot.testing.fake_openai import last_event, tool_call
 from tests.adapters.discord_fakes import (
     BOT_ID,
     FakeChannel,
@@ -41,7 +41,7 @@ class Env:
         self.harness.fake.push(tool_call("send_message", message=text, request_heartbeat=False))
 
     def prompt_line(self) -> str:
-        return str(self.harness.fake.requests[-1]["messages"][-1]["content"])
+        return last_event(self.harness.fake.requests[-1])
 
 
 @pytest.fixture

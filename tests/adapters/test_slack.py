@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from bot.testing.fake_openai import tool_call
+from bot.testing.fake_openai import last_event, tool_call
 from bot.testing.slack_payloads import action_body, command_body, dm, event_body, mention
 from tests.adapters.conftest import SlackEnv
 
@@ -26,7 +26,7 @@ async def test_dm_is_answered_in_its_thread(slack: SlackEnv) -> None:
     await slack.api.wait(lambda: len(_posts(slack)) == 1)
     post = _posts(slack)[0]
     assert (post["channel"], post["thread_ts"], post["markdown_text"]) == ("D1", "1700000000.000100", "Hello!")
-    user_line = slack.fake.requests[0]["messages"][-1]["content"]
+    user_line = last_event(slack.fake.requests[0])
     assert "DM" in user_line and user_line.endswith("hi bot")
 
 
@@ -37,7 +37,7 @@ async def test_mention_in_channel_gets_threaded_reply(slack: SlackEnv) -> None:
     await slack.api.wait(lambda: len(_posts(slack)) == 1)
     assert _posts(slack)[0]["thread_ts"] == "1700000001.000200"
     assert _posts(slack)[0]["channel"] == "C1"
-    user_line = slack.fake.requests[0]["messages"][-1]["content"]
+    user_line = last_event(slack.fake.requests[0])
     assert "in #general (others can read)" in user_line
     assert user_line.endswith("what's new?") and "<@UBOT>" not in user_line
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from bot.testing.fake_openai import last_event
 from bot.testing.slack_payloads import action, command, dm, mention
 from tests.adapters.conftest import SocketEnv
 
@@ -33,7 +34,7 @@ async def test_mention_and_thread_replies(slack_socket: SocketEnv) -> None:
     await emu.wait(lambda: len(emu.posts()) == 2)
     assert [(p["channel"], p["thread_ts"]) for p in emu.posts()] == [
         ("C1", "1700000001.000200"), ("C1", "1700000001.000200")]
-    assert "in #general" in slack_socket.fake.requests[0]["messages"][-1]["content"]
+    assert "in #general" in last_event(slack_socket.fake.requests[0])
 
 
 async def test_slash_command_and_confirm_button_envelopes(slack_socket: SocketEnv) -> None:

@@ -91,13 +91,15 @@ async def test_context_overflow_from_server_summarizes_and_retries(harness: Harn
 
 
 async def test_prompt_carries_core_memory_metadata_and_summary(harness: Harness) -> None:
-    """The system message holds instructions, both core blocks and memory metadata."""
+    """The system message holds instructions and both core blocks; the memory metadata
+    (counts, time) comes last, after the event, so the prefix stays cacheable."""
     harness.fake.push(tool_call("send_message", message="hi", request_heartbeat=False))
     await harness.say("hello", where="channel")
-    system = harness.fake.requests[0]["messages"][0]["content"]
-    assert "<persona>" in system and "<human>" in system and "messages in recall" in system
-    user_line = harness.fake.requests[0]["messages"][-1]["content"]
-    assert "#general (others can read)" in user_line
+    messages = harness.fake.requests[0]["messages"]
+    system = messages[0]["content"]
+    assert "<persona>" in system and "<human>" in system and "messages in recall" not in system
+    assert "messages in recall" in messages[-1]["content"]
+    assert "#general (others can read)" in messages[-2]["content"]
 
 
 async def test_a_huge_message_is_cut_to_fit(tmp_path: Path, fake_llm: Any, embedder: Any) -> None:

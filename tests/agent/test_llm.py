@@ -12,7 +12,14 @@ import pytest
 
 from bot.agent.llm import OpenAIChat
 from bot.config import Settings
-from bot.errors import ConfigError, ContextOverflow, LLMTimeout, LLMUnavailable, ModelBehaviorError
+from bot.errors import (
+    ConfigError,
+    ContextOverflow,
+    LLMRejected,
+    LLMTimeout,
+    LLMUnavailable,
+    ModelBehaviorError,
+)
 from bot.testing import (
     FakeOpenAI,
     call,
@@ -238,15 +245,46 @@ async def test_context_overflow_local_servers(
 
 
 async def test_other_4xx_carries_server_message(fake: FakeOpenAI, llm: OpenAIChat) -> None:
-    """Another 4xx raises LLMUnavailable with the server's message, without retrying."""
+    """A 404 names LLM_BASE_URL/LLM_MODEL; another 4xx is LLMRejected; neither is retried."""
     fake.push(error(404, "model 'nope' not found, try pulling it first"))
-    with pytest.raises(LLMUnavailable, match="model 'nope' not found"):
+    with pytest.raises(LLMUnavailable, match="model 'nope' not found.*LLM_BASE_URL.*LLM_MODEL"):
         await llm.complete(USER)
     fake.push(error(400, "Invalid value for 'temperature'"))
-    with pytest.raises(LLMUnavailable, match="temperature") as info:
+    with pytest.raises(LLMRejected, match="temperature") as info:
         await llm.complete(USER)
     assert not isinstance(info.value, ContextOverflow)
     assert len(fake.requests) == 2
+
+
+async def test_500_validation_error_is_not_retried(fake: FakeOpenAI, llm: OpenAIChat) -> None:
+    """llama-cpp-python answers a request it cannot validate with a 500: LLMRejected at once,
+    not three retries as if the server were down (seen: 'content: Input should be a valid
+    string', retried three times on every message)."""
+    fake.push(error(500, "1 validation error for ChatCompletionRequestAssistantMessage\n"
+                         "content\n  Input should be a valid string"))
+    with pytest.raises(LLMRejected, match="valid string"):
+        await llm.complete(USER)
+    assert len(fake.requests) == 1
+
+
+async def test_every_call_is_bounded_by_max_tokens(fake: FakeOpenAI, llm: OpenAIChat) -> None:
+    """Without an explicit cap the reply reserve is sent as max_tokens (seen: a heartbeat
+    generated 7,681 tokens for 473 s because nothing bounded it)."""
+    fake.push(text("a"), text("b"))
+    await llm.complete(USER)
+    await llm.complete(USER, max_tokens=77)
+    assert [r["max_tokens"] for r in fake.requests] == [1_024, 77]
+
+
+async def test_overflow_names_the_servers_window(fake: FakeOpenAI, llm: OpenAIChat) -> None:
+    """The window a server names in its overflow error is kept on the error (llama.cpp's
+    2,048 default reaches membot only this way)."""
+    fake.push(context_overflow("This model's maximum context length is 2048 tokens. However, "
+                               "you requested 3871 tokens (3871 in the messages, None in the "
+                               "completion)."))
+    with pytest.raises(ContextOverflow) as info:
+        await llm.complete(USER)
+    assert info.value.window == 2048
 
 
 async def test_auth_error_never_shows_the_key(fake: FakeOpenAI) -> None:

@@ -20,7 +20,7 @@ from bot.events import Event, UserRef
 from bot.messages import ToolCall, stamp
 from bot.runtime.heartbeat import Decision, Due, Heartbeats, Policy, decide, first_due, next_day
 from bot.stores.redis_store import RedisStore
-from bot.testing.fake_openai import delay, echo, tool_call
+from bot.testing.fake_openai import delay, echo, last_event, tool_call
 from tests.conftest import Harness, make_settings, start_service
 
 IDLE, AWAY = 600.0, 21_600.0
@@ -60,7 +60,7 @@ async def run(h: Harness, now: float, beats: Heartbeats | None = None) -> list[E
 
 
 def heartbeat_requests(h: Harness) -> list[dict[str, Any]]:
-    return [r for r in h.fake.requests if (r["messages"][-1]["content"] or "").startswith("[heartbeat")]
+    return [r for r in h.fake.requests if last_event(r).startswith("[heartbeat")]
 
 
 async def due(h: Harness, user: str = "alice") -> float | None:
@@ -109,7 +109,7 @@ async def test_idle_user_gets_one_reflection_then_the_away_cadence(hb: MakeHarne
     assert await run(h, ev.ts + IDLE + 2) == []
     assert await due(h) == pytest.approx(ev.ts + IDLE + 1 + AWAY)
     reqs = heartbeat_requests(h)
-    assert len(reqs) == 1 and "fold new facts" in reqs[0]["messages"][-1]["content"]
+    assert len(reqs) == 1 and "fold new facts" in last_event(reqs[0])
     assert "archival_memory_merge" in [t["function"]["name"] for t in reqs[0]["tools"]]
     assert h.svc.metrics.registry.get_sample_value("membot_heartbeats_total", {"outcome": "fired"}) == 1
 

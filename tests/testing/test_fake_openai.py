@@ -10,7 +10,7 @@ import pytest
 
 from bot.agent.llm import OpenAIChat
 from bot.config import Settings
-from bot.errors import LLMUnavailable
+from bot.errors import LLMRejected
 from bot.testing import FakeOpenAI, echo, fake_embedding, protocol_problem, text, tool_call
 
 SYSTEM = {"role": "system", "content": "You are membot."}
@@ -53,7 +53,7 @@ async def test_records_requests_and_pops_turns_in_order(fake: FakeOpenAI) -> Non
 async def test_exhausted_script_fails_loudly(fake: FakeOpenAI) -> None:
     """Without a queued turn or a default responder the server answers an error."""
     llm = chat(fake.base_url)
-    with pytest.raises(LLMUnavailable, match="script exhausted"):
+    with pytest.raises(LLMRejected, match="script exhausted"):
         await llm.complete([USER])
     await llm.close()
 
@@ -71,7 +71,7 @@ async def test_echo_default_responder() -> None:
 
 
 CALL = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
-ASKED = {"role": "assistant", "content": None, "tool_calls": [CALL]}
+ASKED = {"role": "assistant", "content": "", "tool_calls": [CALL]}
 ANSWER = {"role": "tool", "tool_call_id": "call_1", "content": "done"}
 
 
@@ -85,11 +85,22 @@ def test_protocol_rules() -> None:
     assert protocol_problem({"messages": []}) is not None
 
 
+def test_content_must_be_a_string_like_strict_servers() -> None:
+    """content null (with or without tool calls) and a blank assistant turn are rejected."""
+    null_call = {**ASKED, "content": None}
+    assert "valid string" in str(protocol_problem({"messages": [USER, null_call, ANSWER]}))
+    blank = {"role": "assistant", "content": None}
+    assert "valid string" in str(protocol_problem({"messages": [USER, blank, USER]}))
+    empty = {"role": "assistant", "content": "  "}
+    assert "needs content" in str(protocol_problem({"messages": [USER, empty, USER]}))
+
+
+@pytest.mark.sends_invalid_requests
 async def test_invalid_request_rejected_without_using_a_turn(fake: FakeOpenAI) -> None:
     """A request the real API would reject gets a 400 and leaves the script untouched."""
     llm = chat(fake.base_url)
     fake.push(text("unused"))
-    with pytest.raises(LLMUnavailable, match="role 'tool'"):
+    with pytest.raises(LLMRejected, match="role 'tool'"):
         await llm.complete([USER, ANSWER])
     assert fake.pending == 1 and len(fake.requests) == 1
     fake.validate = False
@@ -147,9 +158,9 @@ def test_runs_in_a_thread_for_sync_callers() -> None:
     try:
         sdk = openai.OpenAI(base_url=fake.base_url, api_key="test", max_retries=0, timeout=5)
         fake.push(text("from the thread"))
-        reply = sdk.chat.completions.create(model="m", messages=[USER])  # type: ignore[list-item]
+        reply = sdk.chat.completions.create(model="m", messages=[USER], max_tokens=50)  # type: ignore[list-item]
         assert reply.choices[0].message.content == "from the thread"
-        again = sdk.chat.completions.create(model="m", messages=[USER])  # type: ignore[list-item]
+        again = sdk.chat.completions.create(model="m", messages=[USER], max_tokens=50)  # type: ignore[list-item]
         assert again.choices[0].message.content and "tea" in again.choices[0].message.content
         sdk.close()
     finally:
