@@ -10,8 +10,10 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from adapters.cli_knowledge import cmd_knowledge
+from adapters.cli_knowledge import register as register_knowledge
 from bot.config import Settings, load_settings
-from bot.errors import AdminError, ConfigError, MembotError
+from bot.errors import AdminError, ConfigError, KnowledgeError, MembotError
 
 log = logging.getLogger("membot")
 
@@ -64,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     for sp in (show, srch, imp, exp, rst, lnk):
         sp.add_argument("--user", required=True, metavar="KEY", help="user key")
 
+    register_knowledge(sub)
+
     hb = sub.add_parser("heartbeat", help="trigger one heartbeat for a user now",
                         description="Queue a reflection heartbeat for KEY through the user's "
                         "queue (waits for a running step).")
@@ -97,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"membot: configuration error: {exc}", file=sys.stderr)
         return 2
-    except AdminError as exc:
+    except (AdminError, KnowledgeError) as exc:
         print(f"membot: {exc}", file=sys.stderr)
         return 1
     except MembotError as exc:
@@ -114,6 +118,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await cmd_chat(settings, args.user)
     if args.command == "memory":
         return await _with_service(settings, lambda svc: cmd_memory(svc, args))
+    if args.command == "knowledge":
+        return await _with_service(settings, lambda svc: cmd_knowledge(svc, args))
     if args.command == "heartbeat":
         return await cmd_heartbeat(settings, args.user)
     if args.command == "setup-assets":

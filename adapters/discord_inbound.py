@@ -5,7 +5,8 @@ the message-content intent also replies to the bot's own messages without a ping
 bots (itself included), webhooks, system messages, ``@everyone`` alone.
 
 Discord user ids are global, so the memory key has scope ``-``: the same memory in DMs
-and in every server.
+and in every server. The server a message comes from is the event's ``place``
+(``discord:GUILD``), whose knowledge base the agent searches (bot.knowledge.scopes).
 """
 
 from __future__ import annotations
@@ -87,4 +88,5 @@ def message_event(message: Any, bot_id: int, content_intent: bool = False) -> Ev
     return Event(kind="user_message", user=user_ref(message.author),
                  text=clean_text(message, bot_id), event_id=f"discord:{message.id}",
                  channel=channel_of(message), reply_to=reply_target(message),
-                 ts=message.created_at.timestamp())
+                 ts=message.created_at.timestamp(),
+                 place=f"discord:{message.guild.id}" if message.guild is not None else "")

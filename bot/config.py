@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     tool_arg_max_chars: int = Field(default=8_000, ge=100, description="Largest accepted string argument of a tool.")
     search_page_size: int = Field(default=5, ge=1, le=50, description="Hits per page of the search tools.")
 
+    # --- Knowledge base (documents per server / workspace, bot.knowledge) ------------------------
+    knowledge_max_file_mb: float = Field(default=20.0, gt=0, le=500, description="Largest document accepted for the knowledge base, in MB.")
+    knowledge_chunk_chars: int = Field(default=1_000, ge=200, le=8_000, description="Longest knowledge chunk in characters (chunks never cross a heading).")
+    knowledge_drift_days: float = Field(default=7.0, gt=0, description="Window of the knowledge drift figure on /metrics (share of chunks changed in the last N days).")
+
     # --- Service -------------------------------------------------------------------------------
     workers: int = Field(default=32, ge=1, le=1024, description="Concurrent per-user workers in this process.")
     rate_limit_per_minute: int = Field(default=20, ge=0, description="Messages per user per minute (0 = off).")
@@ -151,6 +156,10 @@ class Settings(BaseSettings):
     @property
     def llm_configured(self) -> bool:
         return bool(self.llm_base_url) or self.llm_api_key is not None
+
+    @property
+    def knowledge_max_bytes(self) -> int:
+        return int(self.knowledge_max_file_mb * 1_048_576)
 
     @property
     def prompt_budget(self) -> int:

@@ -12,7 +12,8 @@
     ├── StoreError             Redis or Qdrant failed
     │   └── DimensionMismatch  stored vectors have another size than the embedder's
     ├── ToolError              a tool call failed; the text goes back to the model
-    └── AdminError             an admin operation was refused (bad input, nothing changed)
+    ├── AdminError             an admin operation was refused (bad input, nothing changed)
+    └── KnowledgeError         a document or knowledge request was refused (nothing changed)
 
 Library errors (redis, qdrant, openai) are translated into these in the one module that
 imports the library.
@@ -77,3 +78,7 @@ class ToolError(MembotError):
 
 class AdminError(MembotError):
     """An admin/self-service memory operation was refused; nothing was changed."""
+
+
+class KnowledgeError(MembotError):
+    """A document could not be read or a knowledge operation was refused; nothing changed."""

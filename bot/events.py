@@ -51,6 +51,7 @@ class Event:
     trace: bool = False  # deliver inner thoughts and tool calls as "trace" replies
     memory_key: str = ""  # resolved key (after identity links); empty = user.key
     max_steps: int = 0  # cap on chained LLM calls for this event; 0 = settings.max_chain_steps
+    place: str = ""  # knowledge scope of where it was written (discord:GUILD); see bot.knowledge.scopes
 
     @property
     def key(self) -> str:

@@ -4,6 +4,8 @@
 - ``Embedder``: dense vectors for texts (bot.memory.embeddings).
 - ``VectorStore``: per-user recall/archival items with hybrid search, plus a small
   per-user document slot for state snapshots (bot.stores.qdrant_edge / qdrant_server).
+  The ``knowledge`` collection holds document chunks; its tenant key (the ``user``
+  argument and payload field) is a knowledge scope (bot.knowledge.scopes), not a user.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, Literal, Protocol
 
 from bot.messages import ToolCall
 
-Collection = Literal["recall", "archival"]
+Collection = Literal["recall", "archival", "knowledge"]  # knowledge: tenant = scope
 INDEX_KEY = "index"  # MemoryItem.meta key: text to index instead of ``text`` (never stored)
 SearchMode = Literal["hybrid", "dense", "sparse"]
 

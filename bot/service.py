@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -21,6 +22,7 @@ from bot.agent.tokens import TokenCounter
 from bot.config import NO_LLM, Settings
 from bot.errors import ConfigError, StoreError
 from bot.events import Event
+from bot.knowledge.base import KnowledgeBase
 from bot.memory.longterm import LongTermMemory
 from bot.memory.recall_writer import RecallWriter
 from bot.memory.states import StateRepo
@@ -61,9 +63,13 @@ class Service:
         self.redis = redis
         self.metrics = Metrics()
         self.memory = LongTermMemory(store, embedder, on_search=self._observe_search)
+        self.knowledge = KnowledgeBase(store, embedder, locker=redis,
+                                       max_bytes=settings.knowledge_max_bytes,
+                                       chunk_chars=settings.knowledge_chunk_chars,
+                                       on_change=self.observe_knowledge)
         self.tokens = TokenCounter(settings.llm_model)
         self.context = ContextManager(settings, self.tokens, llm, tools.schemas())
-        self.agent = Agent(settings, llm, self.context, self.memory)
+        self.agent = Agent(settings, llm, self.context, self.memory, self.knowledge)
         self.states = StateRepo(settings, redis, self.memory)
         self.router = Router()
         self.writer = RecallWriter(redis, self.memory, settings.embedding_batch_size)
@@ -134,6 +140,7 @@ class Service:
         self.inbox.accepting, self.inbox.draining = True, False
         self.spawn(self.writer.run(self.stop_event), "recall-writer")
         self.spawn(self.inbox.run(self.stop_event), "inbox")
+        self.spawn(self._watch_knowledge(self.stop_event), "knowledge-drift")
         if self.heartbeats is not None:
             await self.heartbeats.start()
 
@@ -195,6 +202,26 @@ class Service:
         m.replies.labels(platform=event.user.platform).inc(
             sum(1 for r in result.replies if r.kind != "trace"))
         m.queue_depth.set(await self.redis.queue_depth())
+
+    async def observe_knowledge(self, scope: str) -> None:
+        """Refresh one scope's knowledge gauges (drift over KNOWLEDGE_DRIFT_DAYS)."""
+        catalog = await self.knowledge.catalog(scope)
+        since = time.time() - self.settings.knowledge_drift_days * 86_400
+        self.metrics.knowledge_drift.labels(scope=scope).set(catalog.drift(since))
+        self.metrics.knowledge_chunks.labels(scope=scope).set(
+            sum(r.chunks for r in catalog.docs.values()))
+        self.metrics.knowledge_documents.labels(scope=scope).set(len(catalog.docs))
+
+    async def _watch_knowledge(self, stop: asyncio.Event, every_s: float = 600.0) -> None:
+        """Drift moves with time as well as with changes: refresh every scope now and then."""
+        while not stop.is_set():
+            try:
+                for scope in await self.knowledge.scopes():
+                    await self.observe_knowledge(scope)
+            except Exception as exc:  # metrics only; try again at the next round
+                log.warning("knowledge drift refresh failed: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every_s)
 
     async def _qdrant_ready(self) -> bool:
         await self.store.count("recall", "readiness-probe")

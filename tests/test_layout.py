@@ -17,6 +17,7 @@ OWNERS = {
     "fastembed": {"bot.memory.embeddings"},
     "tiktoken": {"bot.agent.tokens"},
     "apscheduler": {"bot.runtime.heartbeat"},
+    "pypdf": {"bot.knowledge.pdf"},
 }
 
 

@@ -18,6 +18,7 @@ from bot.agent.toolcontext import ToolContext
 from bot.config import Settings
 from bot.errors import ContextOverflow, LLMError, LLMRejected, LLMTimeout
 from bot.events import Event, Reply, ReplyKind
+from bot.knowledge.base import KnowledgeBase
 from bot.memory.core import AgentState
 from bot.memory.longterm import LongTermMemory
 from bot.messages import Message, stamp
@@ -83,11 +84,12 @@ class Agent:
     """Runs steps for any user; holds no per-user state itself."""
 
     def __init__(self, settings: Settings, llm: LLM, context: ContextManager,
-                 memory: LongTermMemory) -> None:
+                 memory: LongTermMemory, knowledge: KnowledgeBase | None = None) -> None:
         self.settings = settings
         self.llm = llm
         self.context = context
         self.memory = memory
+        self.knowledge = knowledge
 
     async def step(self, state: AgentState, event: Event) -> StepResult:
         before = state.to_dict()
@@ -130,7 +132,7 @@ class Agent:
             msg.content = msg.content[:limit] + f"\n[message cut: {cut} more characters not shown]"
         self._append(state, result, msg)
         ctx = ToolContext(state=state, memory=self.memory, settings=self.settings,
-                                event=event)
+                          event=event, knowledge=self.knowledge)
         cap = min(event.max_steps or self.settings.max_chain_steps, self.settings.max_chain_steps)
         nudged = False
         for _turn in range(1, cap + 1):

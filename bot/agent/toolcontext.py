@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from bot.config import Settings
 from bot.events import Event
+from bot.knowledge.base import KnowledgeBase
 from bot.memory.core import AgentState
 from bot.memory.longterm import LongTermMemory
 
@@ -21,4 +22,5 @@ class ToolContext:
     event: Event
     replies: list[str] = field(default_factory=list)
     core_changed: bool = False
+    knowledge: KnowledgeBase | None = None  # documents of the event's place (bot.knowledge)
     now: float = field(default_factory=time.time)

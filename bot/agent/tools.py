@@ -14,7 +14,9 @@ from typing import Any
 
 from bot.agent.merge import merge
 from bot.agent.toolcontext import ToolContext
-from bot.errors import ToolError
+from bot.errors import KnowledgeError, ToolError
+from bot.knowledge import render as knowledge_render
+from bot.knowledge.scopes import scopes_of
 from bot.memory import search
 from bot.messages import ToolCall
 
@@ -98,6 +100,20 @@ async def _archival_search(ctx: ToolContext, a: dict[str, Any]) -> str:
                                  max_chars=ctx.settings.tool_result_max_chars)
 
 
+async def _knowledge_search(ctx: ToolContext, a: dict[str, Any]) -> str:
+    """Documents of the place the event comes from and the deployment's, never another's."""
+    if ctx.knowledge is None:
+        raise ToolError("no knowledge base is configured")
+    p, size = search._page(a.get("page", 0)), ctx.settings.search_page_size
+    try:
+        found = await ctx.knowledge.search(scopes_of(ctx.event), a["query"],
+                                           limit=size + 1, offset=p * size)
+    except KnowledgeError as exc:
+        raise ToolError(str(exc)) from None
+    return knowledge_render.hits(found[:size], p, size, ctx.settings.tool_result_max_chars,
+                                 more=len(found) > size)
+
+
 async def _pause_heartbeats(ctx: ToolContext, a: dict[str, Any]) -> str:
     minutes = a["minutes"]
     if not 1 <= minutes <= 10_080:
@@ -127,6 +143,8 @@ TOOLS: dict[str, Tool] = {t.name: t for t in [
          ("content",), _archival_insert),
     Tool("archival_memory_search", "Search archival memory.", {"query": _S, "page": _PAGE},
          ("query",), _archival_search),
+    Tool("knowledge_search", "Search this server's documents.",
+         {"query": _S, "page": _PAGE}, ("query",), _knowledge_search),
     Tool("pause_heartbeats", "Pause timed heartbeats.",
          {"minutes": {"type": "integer"}}, ("minutes",), _pause_heartbeats),
     Tool("archival_memory_merge",

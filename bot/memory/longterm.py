@@ -31,7 +31,7 @@ PREFER_WEIGHT = 0.5  # the window's ranking counts half: the words are the query
 # hint (LoCoMo dated questions: r@10 0.65 plain, 0.71 at 0.5, 0.69 at 1.0, 0.44 as a filter)
 TURN_KINDS = ("user_message", "assistant")
 _QUIET_TOOLS = {"send_message", "conversation_search", "conversation_search_date",
-                "archival_memory_search", "pause_heartbeats"}  # not memory: not indexed
+                "archival_memory_search", "knowledge_search", "pause_heartbeats"}  # not memory: not indexed
 _HEADER = re.compile(r"^\[user(?: ([^,\]]+))?, [^\]]*\]\s*")  # bot.agent.loop.event_message
 
 

@@ -8,7 +8,9 @@ one, so two service instances (or two tests) in one interpreter never collide. B
 Every name carries the ``membot_`` prefix (``membot_messages_total``, ...). Label values
 must come from small fixed sets: platform names, the purposes and outcomes listed on each
 metric, and registered tool names only (``record_tool`` folds anything else into
-``"unknown"`` when given the known names), never user ids or texts.
+``"unknown"`` when given the known names), never user ids or texts. The one exception is
+the knowledge gauges' ``scope`` (a guild or workspace id, one series per knowledge base an
+operator or admin created, bounded by the places that added documents).
 """
 
 from __future__ import annotations
@@ -64,6 +66,17 @@ class Metrics:
             namespace=_NS,
             registry=self.registry,
         )
+        gauge = partial(Gauge, namespace=_NS, registry=self.registry)
+        self.knowledge_drift = gauge(
+            "knowledge_drift",
+            "Share of a knowledge scope's chunks changed within KNOWLEDGE_DRIFT_DAYS "
+            "(scope: global, discord:GUILD or slack:TEAM; one series per knowledge base).",
+            ["scope"],
+        )
+        self.knowledge_chunks = gauge("knowledge_chunks", "Current chunks per knowledge scope.",
+                                      ["scope"])
+        self.knowledge_documents = gauge("knowledge_documents",
+                                         "Current documents per knowledge scope.", ["scope"])
         self.search_latency = histogram(
             "search_latency_seconds",
             "Vector search latency by collection.",

@@ -12,7 +12,8 @@ from typing import Any
 
 from bot.protocols import INDEX_KEY, Collection, MemoryItem
 
-COLLECTIONS: tuple[Collection, ...] = ("recall", "archival")
+COLLECTIONS: tuple[Collection, ...] = ("recall", "archival", "knowledge")
+# knowledge: document chunks of a scope (bot.knowledge); the tenant field ``user`` holds the scope
 DENSE = "dense"
 SPARSE = "bm25"
 RRF_K = 2  # Qdrant's default; on LoCoMo r@5 0.60 at k=2 vs 0.51 at the textbook k=60

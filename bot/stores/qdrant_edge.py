@@ -1,7 +1,8 @@
 """``VectorStore`` over the embedded Qdrant engine (``qdrant-edge-py``): no server needed.
 
-Layout under ``path``: one shard directory per collection, ``{prefix}_recall`` and
-``{prefix}_archival`` (named vectors ``dense`` cosine + ``bm25`` sparse with IDF; payload
+Layout under ``path``: one shard directory per collection, ``{prefix}_recall``,
+``{prefix}_archival`` and ``{prefix}_knowledge`` (named vectors ``dense`` cosine + ``bm25``
+sparse with IDF; payload
 ``id user text ts role kind meta``; tenant index on ``user``, float index on ``ts``), and
 ``{prefix}_docs`` for per-user JSON documents. Every read is filtered by user. BM25 indexes
 ``meta["index"]`` when the writer gives one (bot.memory.longterm: speaker + the turn before), else

@@ -1,7 +1,8 @@
 """``VectorStore`` over a Qdrant server through ``qdrant-client`` (``QDRANT_URL``, production).
 
 Same behaviour and point layout as the embedded store (``bot.stores.qdrant_edge``): one
-collection per kind, ``{prefix}_recall`` / ``{prefix}_archival`` (named vectors ``dense``
+collection per kind, ``{prefix}_recall`` / ``{prefix}_archival`` / ``{prefix}_knowledge``
+(document chunks, the scope as tenant key; named vectors ``dense``
 cosine + ``bm25`` sparse with IDF) and ``{prefix}_docs``; multitenant by payload ``user``
 with a tenant keyword index, every request filtered by user. Multitenancy indexing as
 Qdrant recommends: no global HNSW graph (``m=0``), per-tenant graphs (``payload_m=16``).

@@ -1,0 +1,225 @@
+"""Files to structured text: a title and sections (a heading path and its paragraphs).
+
+Formats by file name: Markdown (``.md .markdown .mdx``), plain text (``.txt .text``, and
+files without an extension), reStructuredText (``.rst``), HTML (``.html .htm .xhtml``,
+see bot.knowledge.html) and PDF (``.pdf``, see bot.knowledge.pdf).
+
+Refused with ``KnowledgeError`` (and nothing written): an unsupported type, an empty file,
+a file over the size limit, binary content where text was expected, text that is not
+UTF-8 (UTF-16 and UTF-8 with a byte-order mark are accepted; HTML may declare its charset),
+a file with no text once parsed, an unreadable or encrypted PDF.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass, field
+from pathlib import PurePath
+
+from bot.errors import KnowledgeError
+
+
+@dataclass
+class Section:
+    """Paragraphs under one heading path (``[]``: before any heading)."""
+
+    heading: list[str]
+    paragraphs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Parsed:
+    title: str
+    sections: list[Section]
+    kind: str  # markdown | text | html | pdf
+
+    @property
+    def text_chars(self) -> int:
+        return sum(len(p) for s in self.sections for p in s.paragraphs)
+
+
+KINDS = {".md": "markdown", ".markdown": "markdown", ".mdx": "markdown", ".txt": "text",
+         ".text": "text", "": "text", ".rst": "rst", ".html": "html", ".htm": "html",
+         ".xhtml": "html", ".pdf": "pdf"}
+_FENCE = re.compile(r"^\s{0,3}(```|~~~)")
+_ATX = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
+_UNDERLINE = re.compile(r"^\s{0,3}(=+|-+|~+|\^+|\*+)\s*$")
+
+
+def kind_of(name: str) -> str:
+    """The reader for a file name, or ``KnowledgeError`` listing the supported types."""
+    ext = PurePath(name).suffix.lower()
+    if ext not in KINDS:
+        supported = " ".join(sorted(k for k in KINDS if k))
+        raise KnowledgeError(f"unsupported file type '{ext}' (supported: {supported})")
+    return KINDS[ext]
+
+
+def read(name: str, data: bytes, max_bytes: int) -> Parsed:
+    """Parse one file's bytes; ``KnowledgeError`` names what is wrong with it."""
+    kind = kind_of(name)
+    if len(data) > max_bytes:
+        raise KnowledgeError(f"is {_mb(len(data))}; the limit is {_mb(max_bytes)} "
+                             "(KNOWLEDGE_MAX_FILE_MB)")
+    if not data.strip():
+        raise KnowledgeError("is empty")
+    stem = PurePath(name).stem or name
+    if kind == "pdf":
+        from bot.knowledge.pdf import read_pdf
+        parsed = read_pdf(data, stem)
+    elif kind == "html":
+        from bot.knowledge.html import read_html
+        parsed = read_html(data, stem)
+    else:
+        text = decode(data)
+        parsed = read_markdown(text, stem) if kind == "markdown" else read_text(text, stem, kind)
+    parsed.sections = [s for s in parsed.sections if s.paragraphs]
+    if not parsed.sections:
+        raise KnowledgeError("has no text")
+    return parsed
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1_048_576:.1f} MB"
+
+
+def decode(data: bytes, declared: str | None = None) -> str:
+    """Text of a file: UTF-8 (or UTF-16/UTF-8 with a BOM, or a declared charset)."""
+    for bom, enc in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+                     (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            return _decode(data, enc)
+    if b"\x00" in data[:8192]:
+        raise KnowledgeError("looks binary (it contains NUL bytes), not text")
+    text = _decode(data, declared or "utf-8")
+    controls = sum(1 for c in text[:8192] if ord(c) < 32 and c not in "\t\n\r\f")
+    if controls > max(8, len(text[:8192]) // 100):
+        raise KnowledgeError("looks binary (many control characters), not text")
+    return text
+
+
+def _decode(data: bytes, encoding: str) -> str:
+    try:
+        return data.decode(encoding)
+    except LookupError:
+        raise KnowledgeError(f"declares an unknown encoding '{encoding}'") from None
+    except UnicodeDecodeError as exc:
+        raise KnowledgeError(
+            f"is not valid {encoding.upper()} text (byte 0x{data[exc.start]:02x} at offset "
+            f"{exc.start}); save it as UTF-8") from None
+
+
+# --- plain text and reStructuredText -------------------------------------------------------
+def read_text(text: str, stem: str, kind: str = "text") -> Parsed:
+    """Paragraphs split at blank lines; a line underlined with ===/---/~~~ is a heading
+    (reStructuredText and many plain-text documents), the first underline style the top level."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    sections = [Section([])]
+    styles: list[str] = []
+    para: list[str] = []
+    i = 0
+    while i < len(lines):
+        line, nxt = lines[i], lines[i + 1] if i + 1 < len(lines) else ""
+        under = _UNDERLINE.match(nxt)
+        if line.strip() and under and len(nxt.strip()) >= len(line.strip()) >= 1 and not para:
+            style = under.group(1)[0]
+            if style not in styles:
+                styles.append(style)
+            level = styles.index(style)
+            path = sections[-1].heading[:level] + [line.strip()]
+            sections.append(Section(path))
+            i += 2
+            continue
+        if not line.strip():
+            _flush(sections[-1], para)
+        elif not _UNDERLINE.match(line) or para:
+            para.append(line.rstrip())
+        i += 1
+    _flush(sections[-1], para)
+    return _titled(sections, stem, "text" if kind == "text" else "rst")
+
+
+# --- Markdown --------------------------------------------------------------------------------
+def read_markdown(text: str, stem: str) -> Parsed:
+    """ATX (``## Title``) and setext headings; paragraphs at blank lines; fenced code kept
+    whole; YAML front matter's ``title:`` names the document."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    front_title, lines = _front_matter(lines)
+    sections = [Section([])]
+    para: list[str] = []
+    fence: str | None = None
+    for line in lines:
+        if fence is not None:
+            para.append(line)
+            if line.strip().startswith(fence):
+                fence = None
+                _flush(sections[-1], para)
+            continue
+        m = _FENCE.match(line)
+        if m:
+            _flush(sections[-1], para)
+            fence = m.group(1)
+            para.append(line)
+            continue
+        atx = _ATX.match(line)
+        if atx:
+            _flush(sections[-1], para)
+            level = len(atx.group(1))
+            path = sections[-1].heading[:level - 1]
+            path += [""] * (level - 1 - len(path))
+            sections.append(Section([*path, _inline(atx.group(2))]))
+            continue
+        if para and re.match(r"^\s{0,3}(=+|-{2,})\s*$", line) and len(para) == 1:
+            heading, para[:] = para[0].strip(), []
+            level = 1 if line.strip()[0] == "=" else 2
+            sections.append(Section([*sections[-1].heading[:level - 1], _inline(heading)]))
+            continue
+        if not line.strip():
+            _flush(sections[-1], para)
+        else:
+            para.append(line.rstrip())
+    _flush(sections[-1], para)
+    for s in sections:
+        s.heading = [h for h in s.heading if h]
+    parsed = _titled(sections, stem, "markdown")
+    if front_title:
+        parsed.title = front_title
+    return parsed
+
+
+def _front_matter(lines: list[str]) -> tuple[str, list[str]]:
+    if not lines or lines[0].strip() != "---":
+        return "", lines
+    for n in range(1, min(len(lines), 200)):
+        if lines[n].strip() in ("---", "..."):
+            title = next((ln.split(":", 1)[1].strip().strip("'\"") for ln in lines[1:n]
+                          if ln.lower().startswith("title:")), "")
+            return title, lines[n + 1:]
+    return "", lines
+
+
+def _inline(text: str) -> str:
+    """A heading without Markdown emphasis, code ticks and link targets."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
+    return re.sub(r"[*_`]+", "", text).strip()
+
+
+# --- shared ----------------------------------------------------------------------------------
+def _flush(section: Section, para: list[str]) -> None:
+    text = "\n".join(para).strip("\n")
+    if text.strip():
+        section.paragraphs.append(text)
+    para.clear()
+
+
+def _titled(sections: list[Section], stem: str, kind: str) -> Parsed:
+    """The document's title: a lone top-level heading (then dropped from section paths),
+    else the file name's stem."""
+    tops = {s.heading[0] for s in sections if s.heading}
+    if len(tops) == 1 and all(s.heading for s in sections if s.paragraphs):
+        title = tops.pop()
+        for s in sections:
+            s.heading = s.heading[1:]
+        return Parsed(title, sections, kind)
+    return Parsed(stem, sections, kind)
