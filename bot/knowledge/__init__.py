@@ -2,8 +2,10 @@
 deployment gave the bot (FAQ, rules, handbook, release notes), searchable by the agent of
 every member talking there.
 
-- ``readers``: files (Markdown, text, reStructuredText, HTML, PDF) to titled sections of
-  paragraphs; bad files are refused with ``KnowledgeError`` before anything is written.
+- ``readers`` (with ``html``, ``pdf``, ``document``): files (Markdown, text,
+  reStructuredText, HTML, PDF) to titled sections of paragraphs; bad files are refused
+  with ``KnowledgeError`` before anything is written.
+- ``ingest``: files and folders into a scope (``add``, ``sync``), one report per file.
 - ``chunking``: sections to chunks that never cross a heading and split at paragraphs,
   each with its source, title, section path and position.
 - ``catalog``: documents, versions (content hash, history: what changed, when, by whom)

@@ -38,6 +38,7 @@ from bot.knowledge.catalog import (
     doc_id,
 )
 from bot.knowledge.chunking import Chunk, chunks
+from bot.knowledge.document import Parsed
 from bot.knowledge.scopes import parse_scope
 from bot.protocols import INDEX_KEY, Embedder, MemoryItem, SearchMode, VectorStore
 
@@ -62,7 +63,7 @@ class Prepared:
     """A read and chunked file, ready to be written."""
 
     source: str
-    parsed: readers.Parsed
+    parsed: Parsed
     chunks: list[Chunk]
     hash: str
     size: int

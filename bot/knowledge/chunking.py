@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from bot.knowledge.readers import Parsed
+from bot.knowledge.document import Parsed
 
 SECTION_SEP = " > "
 _SENTENCE = re.compile(r"(?<=[.!?。])\s+(?=\S)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-from bot.knowledge.readers import Parsed, Section, _titled, decode
+from bot.knowledge.document import Parsed, Section, decode, titled
 
 _SKIP = {"script", "style", "noscript", "template", "nav", "footer", "svg", "iframe"}
 _BLOCK = {"p", "div", "li", "ul", "ol", "dl", "dt", "dd", "pre", "blockquote", "table", "tr",
@@ -84,7 +84,7 @@ def read_html(data: bytes, stem: str) -> Parsed:
     parser._end_paragraph()
     for s in parser.sections:
         s.heading = [h for h in s.heading if h]
-    parsed = _titled(parser.sections, stem, "html")
+    parsed = titled(parser.sections, stem, "html")
     title = " ".join(parser.title.split())
     if title:
         parsed.title = title

@@ -15,7 +15,7 @@ from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
 from bot.errors import KnowledgeError
-from bot.knowledge.readers import Parsed, Section
+from bot.knowledge.document import Parsed, Section
 
 logging.getLogger("pypdf").setLevel(logging.ERROR)  # malformed-but-readable files warn a lot
 

@@ -12,32 +12,13 @@ a file with no text once parsed, an unreadable or encrypted PDF.
 
 from __future__ import annotations
 
-import codecs
 import re
-from dataclasses import dataclass, field
 from pathlib import PurePath
 
 from bot.errors import KnowledgeError
-
-
-@dataclass
-class Section:
-    """Paragraphs under one heading path (``[]``: before any heading)."""
-
-    heading: list[str]
-    paragraphs: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Parsed:
-    title: str
-    sections: list[Section]
-    kind: str  # markdown | text | html | pdf
-
-    @property
-    def text_chars(self) -> int:
-        return sum(len(p) for s in self.sections for p in s.paragraphs)
-
+from bot.knowledge.document import Parsed, Section, decode, flush, titled
+from bot.knowledge.html import read_html
+from bot.knowledge.pdf import read_pdf
 
 KINDS = {".md": "markdown", ".markdown": "markdown", ".mdx": "markdown", ".txt": "text",
          ".text": "text", "": "text", ".rst": "rst", ".html": "html", ".htm": "html",
@@ -66,10 +47,8 @@ def read(name: str, data: bytes, max_bytes: int) -> Parsed:
         raise KnowledgeError("is empty")
     stem = PurePath(name).stem or name
     if kind == "pdf":
-        from bot.knowledge.pdf import read_pdf
         parsed = read_pdf(data, stem)
     elif kind == "html":
-        from bot.knowledge.html import read_html
         parsed = read_html(data, stem)
     else:
         text = decode(data)
@@ -82,32 +61,6 @@ def read(name: str, data: bytes, max_bytes: int) -> Parsed:
 
 def _mb(n: int) -> str:
     return f"{n / 1_048_576:.1f} MB"
-
-
-def decode(data: bytes, declared: str | None = None) -> str:
-    """Text of a file: UTF-8 (or UTF-16/UTF-8 with a BOM, or a declared charset)."""
-    for bom, enc in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
-                     (codecs.BOM_UTF16_BE, "utf-16")):
-        if data.startswith(bom):
-            return _decode(data, enc)
-    if b"\x00" in data[:8192]:
-        raise KnowledgeError("looks binary (it contains NUL bytes), not text")
-    text = _decode(data, declared or "utf-8")
-    controls = sum(1 for c in text[:8192] if ord(c) < 32 and c not in "\t\n\r\f")
-    if controls > max(8, len(text[:8192]) // 100):
-        raise KnowledgeError("looks binary (many control characters), not text")
-    return text
-
-
-def _decode(data: bytes, encoding: str) -> str:
-    try:
-        return data.decode(encoding)
-    except LookupError:
-        raise KnowledgeError(f"declares an unknown encoding '{encoding}'") from None
-    except UnicodeDecodeError as exc:
-        raise KnowledgeError(
-            f"is not valid {encoding.upper()} text (byte 0x{data[exc.start]:02x} at offset "
-            f"{exc.start}); save it as UTF-8") from None
 
 
 # --- plain text and reStructuredText -------------------------------------------------------
@@ -132,12 +85,12 @@ def read_text(text: str, stem: str, kind: str = "text") -> Parsed:
             i += 2
             continue
         if not line.strip():
-            _flush(sections[-1], para)
+            flush(sections[-1], para)
         elif not _UNDERLINE.match(line) or para:
             para.append(line.rstrip())
         i += 1
-    _flush(sections[-1], para)
-    return _titled(sections, stem, "text" if kind == "text" else "rst")
+    flush(sections[-1], para)
+    return titled(sections, stem, "text" if kind == "text" else "rst")
 
 
 # --- Markdown --------------------------------------------------------------------------------
@@ -154,17 +107,17 @@ def read_markdown(text: str, stem: str) -> Parsed:
             para.append(line)
             if line.strip().startswith(fence):
                 fence = None
-                _flush(sections[-1], para)
+                flush(sections[-1], para)
             continue
         m = _FENCE.match(line)
         if m:
-            _flush(sections[-1], para)
+            flush(sections[-1], para)
             fence = m.group(1)
             para.append(line)
             continue
         atx = _ATX.match(line)
         if atx:
-            _flush(sections[-1], para)
+            flush(sections[-1], para)
             level = len(atx.group(1))
             path = sections[-1].heading[:level - 1]
             path += [""] * (level - 1 - len(path))
@@ -176,13 +129,13 @@ def read_markdown(text: str, stem: str) -> Parsed:
             sections.append(Section([*sections[-1].heading[:level - 1], _inline(heading)]))
             continue
         if not line.strip():
-            _flush(sections[-1], para)
+            flush(sections[-1], para)
         else:
             para.append(line.rstrip())
-    _flush(sections[-1], para)
+    flush(sections[-1], para)
     for s in sections:
         s.heading = [h for h in s.heading if h]
-    parsed = _titled(sections, stem, "markdown")
+    parsed = titled(sections, stem, "markdown")
     if front_title:
         parsed.title = front_title
     return parsed
@@ -203,23 +156,3 @@ def _inline(text: str) -> str:
     """A heading without Markdown emphasis, code ticks and link targets."""
     text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
     return re.sub(r"[*_`]+", "", text).strip()
-
-
-# --- shared ----------------------------------------------------------------------------------
-def _flush(section: Section, para: list[str]) -> None:
-    text = "\n".join(para).strip("\n")
-    if text.strip():
-        section.paragraphs.append(text)
-    para.clear()
-
-
-def _titled(sections: list[Section], stem: str, kind: str) -> Parsed:
-    """The document's title: a lone top-level heading (then dropped from section paths),
-    else the file name's stem."""
-    tops = {s.heading[0] for s in sections if s.heading}
-    if len(tops) == 1 and all(s.heading for s in sections if s.paragraphs):
-        title = tops.pop()
-        for s in sections:
-            s.heading = s.heading[1:]
-        return Parsed(title, sections, kind)
-    return Parsed(stem, sections, kind)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bot.knowledge.chunking import chunks
-from bot.knowledge.readers import Parsed, Section, read
+from bot.knowledge.document import Parsed, Section
+from bot.knowledge.readers import read
 
 
 def test_chunks_never_cross_a_heading_and_keep_section_and_position() -> None:
