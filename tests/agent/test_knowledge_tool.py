@@ -3,7 +3,6 @@ section, searches the place's scope and global only."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +59,7 @@ async def test_knowledge_search_tool_is_offered_and_the_prompt_says_when(harness
     assert "knowledge_search" in body["messages"][0]["content"]
     harness.fake.push(tool_call("knowledge_search", query="", request_heartbeat=False), text("ok"))
     await harness.say("search nothing")
-    assert "query is empty" in json.dumps(harness.fake.requests[-1]["messages"][-1])
+    assert "query is empty" in _last_tool_result(harness.fake.requests[-1])
 
 
 def test_scopes_of_an_event_are_its_place_and_global() -> None:
