@@ -101,9 +101,14 @@ class SlackAdapter:
     async def _start_http(self, host: str, port: int) -> None:
         web_app = web.Application()
         web_app.router.add_post(PATH, self._http_handler)
-        self._http = web.AppRunner(web_app, access_log=None)
-        await self._http.setup()
-        await web.TCPSite(self._http, host, port).start()
+        runner = web.AppRunner(web_app, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._http = runner  # ready only once the port accepts connections
         log.info("slack listening on %s:%d%s (http mode)", host, self.port, PATH)
 
     async def _http_handler(self, request: web.Request) -> web.Response:

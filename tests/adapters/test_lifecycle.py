@@ -63,7 +63,10 @@ async def test_slack_http_run_serves_until_stop(tmp_path: Path, fake_llm: Any, e
         try:
             stop = asyncio.Event()
             task = asyncio.create_task(slack_adapter.run(svc, stop))
-            await asyncio.sleep(0.2)
+            for _ in range(200):  # ready once it listens, however loaded the machine is
+                if "slack" in svc.checks and await svc.checks["slack"]():
+                    break
+                await asyncio.sleep(0.05)
             assert await svc.checks["slack"]() is True
             with socket.create_connection(("127.0.0.1", port), timeout=2):
                 pass
