@@ -18,6 +18,7 @@ from discord.ext import commands
 
 from adapters.discord_commands import MemoryCog
 from adapters.discord_inbound import message_event
+from adapters.discord_knowledge import KnowledgeCog
 from adapters.discord_outbox import DiscordOutbox
 from adapters.render import parse_ids
 from bot.errors import ConfigError, MembotError
@@ -91,6 +92,7 @@ class MembotBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         await self.add_cog(MemoryCog(self.service, self.admin_ids))
+        await self.add_cog(KnowledgeCog(self.service, self.admin_ids))
 
     async def on_message(self, message: discord.Message) -> None:
         """Replaces prefix-command processing: the bot only has slash commands."""

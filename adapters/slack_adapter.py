@@ -22,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.render import parse_ids
 from adapters.slack_commands import SlackCommands
 from adapters.slack_inbound import ChannelNames, is_from_person, to_event
+from adapters.slack_knowledge import SlackKnowledge
 from adapters.slack_outbox import SlackOutbox
 from adapters.tasks import TaskSet
 from bot.errors import ConfigError, MembotError
@@ -62,6 +63,8 @@ class SlackAdapter:
         self.app.event("message")(self.on_message)
         self.app.event("app_mention")(self.on_mention)
         self.commands.register(self.app)
+        self.knowledge = SlackKnowledge(service, self.client, self.commands.is_admin, self.tasks)
+        self.knowledge.register(self.app)
         self._socket: AsyncSocketModeHandler | None = None
         self._http: web.AppRunner | None = None
 
@@ -77,6 +80,9 @@ class SlackAdapter:
         bot_user = context.get("bot_user_id")
         if not is_from_person(event, bot_user):
             return "ignored"
+        if self.knowledge.is_upload(event):  # a document for the knowledge base, not a chat
+            self.knowledge.take(str(body.get("team_id") or context.get("team_id")), event)
+            return "knowledge"
         ev = to_event(str(body.get("team_id") or context.get("team_id")), event, bot_user,
                       await self.names.channel(event))
         status = await self.svc.submit(ev)
