@@ -25,6 +25,7 @@ KINDS = {".md": "markdown", ".markdown": "markdown", ".mdx": "markdown", ".txt":
          ".xhtml": "html", ".pdf": "pdf"}
 _FENCE = re.compile(r"^\s{0,3}(```|~~~)")
 _ATX = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
 _UNDERLINE = re.compile(r"^\s{0,3}(=+|-+|~+|\^+|\*+)\s*$")
 
 
@@ -96,7 +97,8 @@ def read_text(text: str, stem: str, kind: str = "text") -> Parsed:
 # --- Markdown --------------------------------------------------------------------------------
 def read_markdown(text: str, stem: str) -> Parsed:
     """ATX (``## Title``) and setext headings; paragraphs at blank lines; fenced code kept
-    whole; YAML front matter's ``title:`` names the document."""
+    whole; HTML comments dropped; YAML front matter's ``title:`` names the document."""
+    text = _COMMENT.sub("", text)  # HTML comments are not rendered (metadata, notes)
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     front_title, lines = _front_matter(lines)
     sections = [Section([])]

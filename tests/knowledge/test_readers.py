@@ -23,6 +23,10 @@ Then verify your e-mail.
 
 ## On Linux
 
+<!-- YAML
+added: v1.0
+-->
+
 ```bash
 # not a heading inside code
 
