@@ -41,7 +41,9 @@ def _parser() -> argparse.ArgumentParser:
 
     mem = sub.add_parser("memory", help="inspect, search, import, export or reset a user's memory",
                          description="Memory operations. KEY is a user key such as "
-                         "terminal:local:alice, discord:GUILD:USERID or slack:TEAM:USERID.")
+                         "terminal:local:alice, discord:GUILD:USERID or slack:TEAM:USERID, or a "
+                         "short name (alice) when only one user key ends with it. While "
+                         "`membot run` is running, these commands go through its admin socket.")
     msub = mem.add_subparsers(dest="action", metavar="ACTION", required=True)
     show = msub.add_parser("show", help="core memory, summary, counts, next heartbeat")
     srch = msub.add_parser("search", help="search recall or archival memory",
@@ -51,13 +53,14 @@ def _parser() -> argparse.ArgumentParser:
     srch.add_argument("--kind", choices=["recall", "archival"], default="recall")
     srch.add_argument("--limit", type=int, default=5, help="hits per query (1-100, default 5)")
     srch.add_argument("--json", action="store_true", help="one JSON line per query")
-    imp = msub.add_parser("import", help="import past messages (JSON lines) into recall",
-                          description="Each line: {\"role\": \"user|assistant|system\", "
-                          "\"content\": \"...\", \"timestamp\": \"ISO-8601 or epoch\", "
-                          "\"name\": \"optional speaker\"}. Every line is checked before "
-                          "anything is written.")
+    imp = msub.add_parser("import", help="import an export, or past messages (JSON lines)",
+                          description="FILE is what `membot memory export` wrote (core memory, "
+                          "summary, recall, archival, links), or plain lines {\"role\": "
+                          "\"user|assistant|system\", \"content\": \"...\", \"timestamp\": "
+                          "\"ISO-8601 or epoch\", \"name\": \"optional speaker\"}. Every line is "
+                          "checked before anything is written; importing twice stores things once.")
     imp.add_argument("file", help="JSON-lines file, or - for stdin")
-    exp = msub.add_parser("export", help="write everything of a user as JSON")
+    exp = msub.add_parser("export", help="write everything of a user as JSON lines (import reads it)")
     exp.add_argument("--out", default="-", help="output file (default: stdout)")
     rst = msub.add_parser("reset", help="delete all memory of a user")
     rst.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -142,6 +145,10 @@ def _service(settings: Settings, need_llm: bool = True) -> Any:
 
 
 async def _with_service(settings: Settings, fn: Callable[[Any], Awaitable[int]]) -> int:
+    from adapters.cli_remote import running_bot
+    live = await running_bot(settings.admin_socket_path)  # a running bot holds the stores: ask it
+    if live is not None:
+        return await fn(live)
     svc = _service(settings, need_llm=False)
     await svc.open(load_embedder=False)
     try:
@@ -149,6 +156,17 @@ async def _with_service(settings: Settings, fn: Callable[[Any], Awaitable[int]])
     finally:
         await svc.writer.flush()
         await svc.close()
+
+
+async def _user(admin: Any, name: str, *, must_exist: bool = True) -> str:
+    """The user key a name stands for (a short name resolves when unambiguous); with
+    ``must_exist`` an AdminError when nothing is stored under it."""
+    user = await admin.find_user(name)
+    if user != name:
+        print(f"({name} -> {user})", file=sys.stderr)
+    if must_exist:
+        await admin.require_memory(user)
+    return str(user)
 
 
 async def cmd_run(settings: Settings, user: str) -> int:
@@ -159,29 +177,42 @@ async def cmd_run(settings: Settings, user: str) -> int:
 
 async def cmd_chat(settings: Settings, user: str) -> int:
     settings.require_llm()
+    from adapters.runner import serve_admin_socket
     from adapters.terminal import run_chat
     svc = _service(settings)
     await svc.start()
+    control = await serve_admin_socket(svc)
     try:
         await run_chat(svc, user)
     finally:
+        if control is not None:
+            await control.stop()
         await svc.stop()
     return 0
 
 
-async def cmd_heartbeat(settings: Settings, user: str) -> int:
+async def cmd_heartbeat(settings: Settings, name: str) -> int:
+    async def run(svc: Any) -> int:
+        user = await _user(svc.admin, name)
+        status = await svc.admin.heartbeat_now(user, actor="cli")
+        print(f"heartbeat for {user}: {status}")
+        return 0
+
+    from adapters.cli_remote import running_bot
+    live = await running_bot(settings.admin_socket_path)
+    if live is not None:
+        return await run(live)
     svc = _service(settings)
     await svc.open()
     try:
-        status = await svc.admin.heartbeat_now(user, actor="cli")
-        print(f"heartbeat for {user}: {status}")
+        return await run(svc)
     finally:
         await svc.close()
-    return 0
 
 
 async def cmd_memory(svc: Any, args: argparse.Namespace) -> int:
-    admin, user = svc.admin, args.user
+    admin = svc.admin
+    user = await _user(admin, args.user, must_exist=args.action not in ("import", "link"))
     if args.action == "show":
         print(json.dumps(await admin.show(user), indent=2, ensure_ascii=False))
     elif args.action == "search":
@@ -191,19 +222,17 @@ async def cmd_memory(svc: Any, args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps({"query": q, "hits": hits}, ensure_ascii=False), flush=True)
             else:
-                print(f"# {q}")
-                for h in hits:
-                    print(f"  {h['score']:.3f}  [{h['timestamp'][:16]}] {h['role']}: {h['text']}")
+                print(render_hits(q, hits))
     elif args.action == "import":
         return await _import(admin, user, args.file)
     elif args.action == "export":
-        data = json.dumps(await admin.export(user), indent=2, ensure_ascii=False)
+        data = "".join(line + "\n" for line in await admin.export_lines(user))
         if args.out == "-":
-            print(data)
+            sys.stdout.write(data)
         else:
             with open(args.out, "w", encoding="utf-8") as f:
                 f.write(data)
-            print(f"wrote {args.out}", file=sys.stderr)
+            print(f"wrote {args.out} ({data.count(chr(10))} records)", file=sys.stderr)
     elif args.action == "reset":
         if not args.yes:
             if not sys.stdin.isatty():
@@ -219,6 +248,14 @@ async def cmd_memory(svc: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def render_hits(query: str, hits: list[dict[str, Any]]) -> str:
+    """Search hits for a terminal: score, time, speaker and what they said."""
+    lines = [f"# {query}"] + [
+        f"  {h['score']:.3f}  {h['timestamp'][:16].replace('T', ' ')}  "
+        f"{h.get('speaker') or h['role'] or 'note'}: {' '.join(h['text'].split())}" for h in hits]
+    return "\n".join(lines if hits else [*lines, "  (nothing found)"])
+
+
 async def _import(admin: Any, user: str, path: str) -> int:
     from rich.progress import Progress
     if path == "-":
@@ -232,7 +269,13 @@ async def _import(admin: Any, user: str, path: str) -> int:
     with Progress(transient=True) as bar:
         task = bar.add_task("importing", total=len(lines))
         n = await admin.import_lines(user, lines, lambda done, total: bar.update(task, completed=done, total=total))
-    print(f"imported {n} messages into recall memory of {user}")
+    new = n["recall"] + n["archival"]
+    extra = [f"{n['archival']} new archival notes"] if n["archival"] else []
+    extra += ["core memory"] if n["core"] else []
+    extra += ["summary"] if n["summary"] else []
+    extra += [f"{n['links']} links"] if n["links"] else []
+    print(f"imported {n['lines']} messages and notes into the memory of {user}: {new} new, "
+          f"{n['lines'] - new} already there" + (f"; also {', '.join(extra)}" if extra else ""))
     return 0
 
 

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Awaitable
 
 from bot.config import Settings
+from bot.ops.control import ControlServer
 from bot.service import Service
 
 log = logging.getLogger("membot.run")
@@ -20,6 +21,7 @@ async def run_service(settings: Settings, terminal_user: str = "local") -> int:
     adapters_stop = asyncio.Event()  # set once running steps have committed
     install_signal_handlers(stop)
     await svc.start()
+    control = await serve_admin_socket(svc)
     runners: list[Awaitable[None]] = []
     if settings.discord_enabled:
         from adapters.discord_adapter import run as run_discord
@@ -60,8 +62,19 @@ async def run_service(settings: Settings, terminal_user: str = "local") -> int:
             await stop.wait()
             await svc.drain()
     finally:
+        if control is not None:
+            await control.stop()
         await svc.stop()
     return code
+
+
+async def serve_admin_socket(svc: Service) -> ControlServer | None:
+    """The admin socket of this bot (ADMIN_SOCKET), for the CLI on this machine."""
+    path = svc.settings.admin_socket_path
+    if path is None:
+        return None
+    control = ControlServer(path, svc.admin)
+    return control if await control.start() else None
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:

@@ -95,6 +95,7 @@ class Settings(BaseSettings):
     step_timeout_s: float = Field(default=300.0, gt=0, description="Upper bound of one agent step (lock lease).")
     ops_host: str = Field(default="127.0.0.1")
     ops_port: int = Field(default=0, ge=0, le=65535, description="HTTP port for /healthz /readyz /metrics (0 = off).")
+    admin_socket: str = Field(default="./data/admin.sock", description="Unix socket (owner-only) on which a running bot serves the CLI's memory commands; off = none.")
     log_level: str = Field(default="INFO")
     log_format: Literal["auto", "json", "console"] = Field(default="auto")
     tiktoken_cache_dir: str | None = Field(default=None, description="tiktoken's files (exported as TIKTOKEN_CACHE_DIR). Empty = tiktoken_cache found in ASSETS_DIRS, else ./data/tiktoken (downloaded there once).")
@@ -160,6 +161,11 @@ class Settings(BaseSettings):
     @property
     def knowledge_max_bytes(self) -> int:
         return int(self.knowledge_max_file_mb * 1_048_576)
+
+    @property
+    def admin_socket_path(self) -> str | None:
+        """ADMIN_SOCKET, or None when it is switched off."""
+        return None if self.admin_socket.strip().lower() in ("", "off", "none") else self.admin_socket
 
     @property
     def prompt_budget(self) -> int:

@@ -29,7 +29,7 @@ def membot(args: list[str], env: dict[str, str], stdin: str | None = None,
 @pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:
     return {"REDIS_URL": REDIS_URL, "REDIS_PREFIX": new_prefix(), "QDRANT_PATH": str(tmp_path / "q"),
-            **model_env(), "LOG_LEVEL": "WARNING"}
+            "ADMIN_SOCKET": str(tmp_path / "admin.sock"), **model_env(), "LOG_LEVEL": "WARNING"}
 
 
 def test_help_lists_every_command() -> None:
@@ -77,16 +77,17 @@ def test_import_search_export_reset(cli_env: dict[str, str], tmp_path: Path) -> 
     assert "Pretzel" in rows[1]["hits"][0]["text"]
     assert {"text", "timestamp", "score"} <= set(rows[0]["hits"][0])
 
-    out = tmp_path / "export.json"
+    out = tmp_path / "export.jsonl"
     assert membot(["memory", "export", "--user", user, "--out", str(out)], cli_env).returncode == 0
-    data = json.loads(out.read_text())
-    assert len(data["recall"]) == 3 and data["user"] == user
+    records = [json.loads(x) for x in out.read_text().splitlines()]
+    assert records[0]["type"] == "header" and records[0]["user"] == user
+    assert sum(r["type"] == "recall" for r in records) == 3
 
     refused = membot(["memory", "reset", "--user", user], cli_env, stdin="")
     assert refused.returncode == 1 and "--yes" in refused.stderr
     assert membot(["memory", "reset", "--user", user, "--yes"], cli_env).returncode == 0
-    show = json.loads(membot(["memory", "show", "--user", user], cli_env).stdout)
-    assert show["recall_messages"] == 0
+    show = membot(["memory", "show", "--user", user], cli_env)
+    assert show.returncode == 1 and f"{user} has no memory" in show.stderr
 
 
 def test_import_rejects_a_bad_line_and_changes_nothing(cli_env: dict[str, str], tmp_path: Path) -> None:
@@ -97,8 +98,8 @@ def test_import_rejects_a_bad_line_and_changes_nothing(cli_env: dict[str, str], 
                    + json.dumps({"role": "robot", "content": "x", "timestamp": 1}) + "\n")
     res = membot(["memory", "import", "--user", user, str(src)], cli_env)
     assert res.returncode == 1 and "line 2" in res.stderr and "role" in res.stderr
-    show = json.loads(membot(["memory", "show", "--user", user], cli_env).stdout)
-    assert show["recall_messages"] == 0
+    show = membot(["memory", "show", "--user", user], cli_env)
+    assert show.returncode == 1 and "has no memory" in show.stderr
 
 
 def test_offline_without_assets_degrades_clearly(cli_env: dict[str, str], tmp_path: Path) -> None:
@@ -110,8 +111,10 @@ def test_offline_without_assets_degrades_clearly(cli_env: dict[str, str], tmp_pa
            "HTTP_PROXY": "http://127.0.0.1:9"}
     env.pop("EMBEDDING_MODEL_PATH", None)
     show = membot(["memory", "show", "--user", "terminal:local:off"], env)
-    assert show.returncode == 0, show.stderr
-    res = membot(["memory", "search", "--user", "terminal:local:off", "hello"], env)
+    assert show.returncode == 1 and "has no memory" in show.stderr, show.stderr  # no model needed
+    src = tmp_path / "one.jsonl"
+    src.write_text(json.dumps({"role": "user", "content": "hello", "timestamp": 1}) + "\n")
+    res = membot(["memory", "import", "--user", "terminal:local:off", str(src)], env)
     assert res.returncode == 1
     assert "EMBEDDING_MODEL_PATH" in res.stderr and "Traceback" not in res.stderr
 
@@ -125,8 +128,10 @@ def test_offline_without_assets_fails_fast_and_quietly(cli_env: dict[str, str], 
            "ASSETS_DIRS": str(empty), "HTTPS_PROXY": "http://127.0.0.1:9",
            "HTTP_PROXY": "http://127.0.0.1:9", "HF_HUB_OFFLINE": "0"}
     env.pop("EMBEDDING_MODEL_PATH", None)
+    src = tmp_path / "one.jsonl"
+    src.write_text(json.dumps({"role": "user", "content": "hello", "timestamp": 1}) + "\n")
     started = time.monotonic()
-    res = membot(["memory", "search", "--user", "terminal:local:off", "hello"], env)
+    res = membot(["memory", "import", "--user", "terminal:local:off", str(src)], env)
     took = time.monotonic() - started
     assert res.returncode == 1
     assert took < 20, f"took {took:.0f} s"
@@ -135,7 +140,8 @@ def test_offline_without_assets_fails_fast_and_quietly(cli_env: dict[str, str], 
     assert "Traceback" not in res.stderr
 
 
-def test_assets_beside_the_checkout_are_found_without_settings(cli_env: dict[str, str]) -> None:
+def test_assets_beside_the_checkout_are_found_without_settings(cli_env: dict[str, str],
+                                                              tmp_path: Path) -> None:
     """With EMBEDDING_MODEL_PATH and TIKTOKEN_CACHE_DIR unset, the model and tokenizer files
     are found in ASSETS_DIRS (../shared by default) and searching works offline."""
     from tests.conftest import MODEL_DIR, TIKTOKEN_DIR
@@ -144,6 +150,9 @@ def test_assets_beside_the_checkout_are_found_without_settings(cli_env: dict[str
     env = {k: v for k, v in cli_env.items() if k not in ("EMBEDDING_MODEL_PATH", "TIKTOKEN_CACHE_DIR")}
     env.update(ASSETS_DIRS=f"/nonexistent:{MODEL_DIR.parent.parent}:{TIKTOKEN_DIR.parent}",
                HF_HUB_OFFLINE="1")
+    src = tmp_path / "one.jsonl"
+    src.write_text(json.dumps({"role": "user", "content": "hello", "timestamp": 1}) + "\n")
+    assert membot(["memory", "import", "--user", "terminal:local:found", str(src)], env).returncode == 0
     res = membot(["memory", "search", "--user", "terminal:local:found", "hello"], env)
     assert res.returncode == 0, res.stderr
     assert "approximate" not in res.stderr
@@ -167,3 +176,130 @@ def test_setup_assets_says_where_the_assets_are(cli_env: dict[str, str], tmp_pat
                      timeout=60)
     assert missing.returncode == 1
     assert "embedding model: MISSING" in missing.stdout and "tokenizer files: MISSING" in missing.stdout
+
+
+def _import(cli_env: dict[str, str], tmp_path: Path, user: str, lines: list[dict[str, object]]) -> str:
+    src = tmp_path / f"{user.replace(':', '_')}.jsonl"
+    src.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    res = membot(["memory", "import", "--user", user, str(src)], cli_env)
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+HELLO = [{"role": "user", "content": "Hello, I am new here.", "timestamp": "2024-05-02T10:00:00Z"}]
+
+
+def test_a_short_name_resolves_when_unambiguous(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """`--user alice` means terminal:local:alice when only that key ends with alice; with two
+    candidates the CLI lists both and changes nothing."""
+    _import(cli_env, tmp_path, "terminal:local:alice", HELLO)
+    show = membot(["memory", "show", "--user", "alice"], cli_env)
+    assert show.returncode == 0, show.stderr
+    assert json.loads(show.stdout)["user"] == "terminal:local:alice"
+    assert "alice -> terminal:local:alice" in show.stderr
+    _import(cli_env, tmp_path, "slack:T1:alice", HELLO)
+    both = membot(["memory", "show", "--user", "alice"], cli_env)
+    assert both.returncode == 1
+    assert "terminal:local:alice" in both.stderr and "slack:T1:alice" in both.stderr
+    nobody = membot(["memory", "show", "--user", "zed"], cli_env)
+    assert nobody.returncode == 1 and "no user matches 'zed'" in nobody.stderr
+
+
+def test_operations_on_a_key_without_memory_say_so(cli_env: dict[str, str]) -> None:
+    """show/export/reset of a key that has nothing stored say so (exit 1), never "deleted"."""
+    for args in (["show"], ["export"], ["reset", "--yes"], ["search", "hello"]):
+        res = membot(["memory", args[0], "--user", "nobody:x:y", *args[1:]], cli_env)
+        assert res.returncode == 1, args
+        assert "nobody:x:y has no memory" in res.stderr, args
+        assert "deleted" not in res.stdout
+
+
+def test_import_reports_every_bad_line_before_writing(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """Three bad lines among good ones: all three are named; nothing is written."""
+    src = tmp_path / "bad.jsonl"
+    src.write_text("\n".join([json.dumps(HELLO[0]), "{not json", json.dumps({"role": "robot", "content": "x", "timestamp": 1}),
+                              json.dumps(HELLO[0]), json.dumps({"role": "user", "content": "x"})]) + "\n")
+    res = membot(["memory", "import", "--user", "terminal:local:bad3", str(src)], cli_env)
+    assert res.returncode == 1
+    assert "3 bad line(s)" in res.stderr
+    assert "line 2" in res.stderr and "line 3" in res.stderr and "line 5" in res.stderr
+    assert membot(["memory", "show", "--user", "terminal:local:bad3"], cli_env).returncode == 1  # no memory
+
+
+def test_reimporting_the_same_file_stores_it_once(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """The same lines imported twice: the second import reports 0 new; recall holds them once."""
+    lines = [*HELLO, {"role": "assistant", "content": "Welcome!", "timestamp": "2024-05-02T10:00:05Z"}]
+    assert "2 new" in _import(cli_env, tmp_path, "terminal:local:twice", lines)
+    assert "0 new, 2 already there" in _import(cli_env, tmp_path, "terminal:local:twice", lines)
+    show = json.loads(membot(["memory", "show", "--user", "terminal:local:twice"], cli_env).stdout)
+    assert show["recall_messages"] == 2
+
+
+def test_search_output_is_speaker_time_and_words(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """Plain search output: score, time, speaker and text; no internal event headers."""
+    _import(cli_env, tmp_path, "terminal:local:ana", [
+        {"role": "user", "content": "[user Ana, DM, 2024-05-02 10:00 UTC] I climb at Kalymnos.",
+         "timestamp": "2024-05-02T10:00:00Z", "name": "Ana"}])
+    res = membot(["memory", "search", "--user", "terminal:local:ana", "climbing"], cli_env)
+    assert res.returncode == 0, res.stderr
+    assert "2024-05-02 10:00  Ana: I climb at Kalymnos." in res.stdout
+    assert "[user" not in res.stdout
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+async def test_memory_commands_work_on_a_live_bot(cli_env: dict[str, str], tmp_path: Path,
+                                                 fake_llm: object) -> None:
+    """While `membot run` holds the embedded engine, memory import/show/search/export/reset
+    reach it through its admin socket; without the socket they cannot open the engine."""
+    import asyncio
+    import signal
+
+    import aiohttp
+
+    port = _free_port()
+    env = {**os.environ, **cli_env, "LLM_BASE_URL": fake_llm.base_url, "LLM_API_KEY": "test",  # type: ignore[attr-defined]
+           "OPS_PORT": str(port), "HEARTBEAT_ENABLED": "false"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "adapters.cli", "--env-file", "/nonexistent", "run",
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=env, cwd=REPO)
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(300):
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/readyz") as r:
+                        if r.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        out = await asyncio.to_thread(_import, cli_env, tmp_path, "terminal:local:live", [
+            {"role": "user", "content": "I keep bees on my roof.", "timestamp": "2024-05-02T10:00:00Z"}])
+        assert "1 new" in out
+        show = await asyncio.to_thread(membot, ["memory", "show", "--user", "live"], cli_env)
+        assert show.returncode == 0, show.stderr
+        assert json.loads(show.stdout)["recall_messages"] == 1
+        found = await asyncio.to_thread(membot, ["memory", "search", "--user", "live", "bees"], cli_env)
+        assert "I keep bees on my roof." in found.stdout, found.stderr
+        exported = await asyncio.to_thread(membot, ["memory", "export", "--user", "live"], cli_env)
+        assert json.loads(exported.stdout.splitlines()[0])["type"] == "header"
+        direct = await asyncio.to_thread(membot, ["memory", "show", "--user", "terminal:local:live"],
+                                         {**cli_env, "ADMIN_SOCKET": "off"})
+        assert direct.returncode == 1 and "another process" in direct.stderr
+        reset = await asyncio.to_thread(membot, ["memory", "reset", "--user", "live", "--yes"], cli_env)
+        assert reset.returncode == 0 and "deleted" in reset.stdout, reset.stderr
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, err.decode()[-2000:]
+        assert not await asyncio.to_thread(Path(cli_env["ADMIN_SOCKET"]).exists)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

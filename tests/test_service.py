@@ -146,7 +146,7 @@ async def test_sigterm_to_membot_run_mid_step_loses_nothing(tmp_path: Path, fake
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "OPENAI_", "DISCORD_", "SLACK_"))}
     env.update(LLM_BASE_URL=fake_llm.base_url, LLM_API_KEY="test", REDIS_URL=REDIS_URL,
                REDIS_PREFIX=prefix, QDRANT_PATH=str(tmp_path / "q"), **model_env(),
-               OPS_PORT=str(port), HEARTBEAT_ENABLED="false",
+               OPS_PORT=str(port), HEARTBEAT_ENABLED="false", ADMIN_SOCKET="off",
                LOG_FORMAT="json")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "adapters.cli", "--env-file", "/nonexistent", "run",

@@ -7,10 +7,8 @@ its input before changing anything, and logs who did what.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -19,8 +17,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from bot.errors import AdminError
 from bot.memory import timeparse
 from bot.memory.core import AgentState
-from bot.memory.longterm import recall_item
-from bot.messages import Message, stamp
+from bot.memory.longterm import speaker, words
+from bot.memory.states import SNAPSHOT
+from bot.messages import stamp
+from bot.ops import transfer
 from bot.protocols import Collection, MemoryItem
 
 if TYPE_CHECKING:
@@ -53,43 +53,7 @@ class AdminHost(Protocol):
     async def submit(self, event: Event) -> Submitted: ...
 
 log = logging.getLogger("membot.admin")
-ROLES = {"user", "assistant", "system", "tool"}
 Progress = Callable[[int, int], None]
-
-
-def parse_time(value: Any, where: str) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            pass
-        else:
-            return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
-    raise AdminError(f"{where}: timestamp must be ISO 8601 or epoch seconds, got {value!r}")
-
-
-def parse_import_line(line: str, lineno: int) -> Message:
-    try:
-        d = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise AdminError(f"line {lineno}: not JSON ({exc.msg})") from None
-    if not isinstance(d, dict):
-        raise AdminError(f"line {lineno}: expected a JSON object")
-    role, content = d.get("role"), d.get("content")
-    if role not in ROLES:
-        raise AdminError(f"line {lineno}: role must be one of {', '.join(sorted(ROLES))}")
-    if not isinstance(content, str) or not content.strip():
-        raise AdminError(f"line {lineno}: content must be a non-empty string")
-    if "timestamp" not in d:
-        raise AdminError(f"line {lineno}: timestamp is missing")
-    name = d.get("name", "")
-    if not isinstance(name, str):
-        raise AdminError(f"line {lineno}: name must be a string")
-    kind = "user_message" if role == "user" else "assistant" if role == "assistant" else "system_alert"
-    return Message(role=role if role != "tool" else "system", content=content, kind=kind,  # type: ignore[arg-type]
-                   ts=parse_time(d["timestamp"], f"line {lineno}"), id=uuid.uuid4().hex, name=name)
 
 
 class Admin:
@@ -140,8 +104,9 @@ class Admin:
         when, _ = timeparse.find(query, time.time())  # dates in the query boost, as in the tools
         prefer = (when.since, when.until) if when else None
         hits = await self.svc.memory.search(kind, user, query, limit=limit, prefer=prefer)
-        return [{"id": h.item.id, "text": h.item.text, "role": h.item.role,
-                 "timestamp": datetime.fromtimestamp(h.item.ts, UTC).isoformat(),
+        # what was said and by whom, without the event headers the agent sees
+        return [{"id": h.item.id, "text": words(h.item) or h.item.text, "speaker": speaker(h.item),
+                 "role": h.item.role, "timestamp": datetime.fromtimestamp(h.item.ts, UTC).isoformat(),
                  "score": round(h.score, 4)} for h in hits]
 
     async def _all(self, kind: Collection, user: str) -> list[MemoryItem]:
@@ -152,18 +117,52 @@ class Admin:
             if len(page) < 500:
                 return out
 
-    async def export(self, user: str, actor: str = "cli") -> dict[str, Any]:
+    async def export_records(self, user: str, actor: str = "cli") -> list[dict[str, Any]]:
+        """Everything of one user in the export format (bot.ops.transfer), header first."""
+        await self.svc.writer.flush()  # messages still queued for recall are part of it
         state = await self.state(user)
+        records = transfer.export_records(user, state, await self._all("recall", user),
+                                          await self._all("archival", user),
+                                          await self.svc.redis.aliases_of(user))
         self.audit(actor, "export", user)
-        def items(xs: list[MemoryItem]) -> list[dict[str, Any]]:
-            return [{"id": i.id, "role": i.role, "kind": i.kind, "text": i.text,
-                     "timestamp": datetime.fromtimestamp(i.ts, UTC).isoformat(), "meta": i.meta}
-                    for i in xs]
-        return {"user": user, "exported_at": datetime.now(UTC).isoformat(),
-                "core": {"persona": state.persona.value, "human": state.human.value},
-                "summary": state.summary, "fifo": [m.to_dict() for m in state.fifo],
-                "recall": items(await self._all("recall", user)),
-                "archival": items(await self._all("archival", user))}
+        return records
+
+    async def export(self, user: str, actor: str = "cli") -> dict[str, Any]:
+        """The export as one JSON document (chat downloads); ``membot memory import`` reads it."""
+        return transfer.as_document(await self.export_records(user, actor))
+
+    async def export_lines(self, user: str, actor: str = "cli") -> list[str]:
+        """The export as JSON lines (``membot memory export``)."""
+        return transfer.as_lines(await self.export_records(user, actor))
+
+    # --- users ------------------------------------------------------------------------------------
+    async def find_user(self, name: str) -> str:
+        """A full key as given; a short name (``alice``) when exactly one known user key
+        ends with it. Otherwise AdminError listing the candidates (or some known keys)."""
+        if name.count(":") >= 2:
+            return name
+        known = await self.svc.redis.known_users()
+        matches = [u for u in known if u.split(":", 2)[-1] == name or u.endswith(":" + name)]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise AdminError(f"'{name}' matches several users: {', '.join(matches[:20])}; "
+                             "give the full key")
+        some = ", ".join(known[:10]) + (" ..." if len(known) > 10 else "")
+        raise AdminError(f"no user matches '{name}' (known: {some or 'none'}); give a full key "
+                         "like terminal:local:NAME, discord:GUILD:ID or slack:TEAM:ID")
+
+    async def has_memory(self, user: str) -> bool:
+        """Whether anything is stored under a key: hot state, snapshot, recall or archival."""
+        if await self.svc.redis.get_state(user) is not None:
+            return True
+        if await self.svc.store.get_doc(user, SNAPSHOT) is not None:
+            return True
+        return any(await self.svc.memory.counts(user))
+
+    async def require_memory(self, user: str) -> None:
+        if not await self.has_memory(user):
+            raise AdminError(f"{user} has no memory: nothing is stored under this key")
 
     # --- write ----------------------------------------------------------------------------------
     async def reset(self, user: str, actor: str = "cli") -> None:
@@ -192,23 +191,50 @@ class Admin:
         return n
 
     async def import_lines(self, user: str, lines: Iterable[str], progress: Progress | None = None,
-                           actor: str = "cli", batch: int = 256) -> int:
-        """Import JSON-lines messages into recall. Validates every line first: a bad line
-        changes nothing."""
-        msgs = [parse_import_line(line, i) for i, line in enumerate(lines, 1) if line.strip()]
-        if not msgs:
-            raise AdminError("no messages to import")
-        for start in range(0, len(msgs), batch):
-            chunk = msgs[start:start + batch]
-            await self.svc.memory.write("recall", [recall_item(user, m) for m in chunk])
-            if progress:
-                progress(min(start + batch, len(msgs)), len(msgs))
-        async with self.locked(user):
-            state = await self.state(user)
-            state.n_recall += len(msgs)
-            await self.svc.states.save(state)
-        self.audit(actor, "import", user, count=len(msgs))
-        return len(msgs)
+                           actor: str = "cli", batch: int = 256) -> dict[str, int]:
+        """Import an export (or plain message lines) into ``user`` (bot.ops.transfer). Every
+        line is checked first: any bad line changes nothing. Idempotent. Core blocks and
+        summary, when present, replace the current ones. Returns counts of what is new."""
+        parsed = transfer.parse(list(lines), user)
+        for identity in parsed.links:
+            current = await self.svc.redis.get_alias(identity)
+            if identity == user or (current is not None and current != user):
+                raise AdminError(f"{identity} is linked to {current or 'itself'}; nothing imported")
+        total = len(parsed.recall) + len(parsed.archival)
+        async with self.locked(user, wait_s=120.0):
+            counts = {"recall": 0, "archival": 0}
+            for kind, items in (("recall", parsed.recall), ("archival", parsed.archival)):
+                items = list({i.id: i for i in items}.values())  # the same item twice: once
+                for start in range(0, len(items), batch):
+                    chunk = items[start:start + batch]
+                    known = await self.svc.store.get(kind, user, [i.id for i in chunk])  # type: ignore[arg-type]
+                    counts[kind] += len(chunk) - len(known)
+                    await self.svc.memory.write(kind, chunk)  # type: ignore[arg-type]
+                    if progress:
+                        progress(min(start + batch, len(items)) + (len(parsed.recall) if kind == "archival" else 0), total)
+            await self._import_state(user, parsed)
+            for identity in parsed.links:
+                await self.svc.redis.set_alias(identity, user)
+        counts.update(links=len(parsed.links), core=int(parsed.core is not None),
+                      summary=int(parsed.summary is not None), lines=total)
+        self.audit(actor, "import", user, **counts)
+        return counts
+
+    async def _import_state(self, user: str, parsed: transfer.Parsed) -> None:
+        """Core blocks and summary from the import, counts from the store; a user without hot
+        state gets it rebuilt from the imported recall."""
+        fresh = await self.svc.redis.get_state(user) is None
+        state = await (self.svc.states.rebuild(user) if fresh else self.state(user))
+        if parsed.core is not None:
+            core = parsed.core
+            state.persona.value, state.persona.limit = core["persona"]["value"], core["persona"]["limit"]
+            state.human.value, state.human.limit = core["human"]["value"], core["human"]["limit"]
+            state.last_edit, state.last_seen = core["last_edit"], max(state.last_seen, core["last_seen"])
+            state.paused_until = core["paused_until"]
+        if parsed.summary is not None:
+            state.summary = parsed.summary
+        state.n_recall, state.n_archival = await self.svc.memory.counts(user)
+        await self.svc.states.save(state)
 
     async def link(self, identity: str, target: str, actor: str = "cli") -> None:
         """Make a platform identity (platform:scope:id) share the memory of ``target``."""

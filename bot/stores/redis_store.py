@@ -222,6 +222,15 @@ class RedisStore:
         else:
             await self._do(self._r.set(self.keys.alias(user), target))
 
+    async def aliases_of(self, target: str) -> list[str]:
+        """Every identity linked to ``target`` (a scan of the alias keys: admin exports only)."""
+        out = []
+        lead = len(self.keys.alias(""))
+        async for key in self._r.scan_iter(match=self.keys.alias("*"), count=1000):
+            if _opt_str(await self._do(self._r.get(key))) == target:
+                out.append(str(key)[lead:])
+        return sorted(out)
+
     async def forget_user(self, user: str) -> None:
         """Delete every hot key of a user (state, queues, lock excluded)."""
         k = self.keys
