@@ -120,7 +120,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "chat":
         return await cmd_chat(settings, args.user)
     if args.command == "memory":
-        return await _with_service(settings, lambda svc: cmd_memory(svc, args))
+        return await _with_service(settings, lambda svc: cmd_memory(svc, args), live_ok=True)
     if args.command == "knowledge":
         return await _with_service(settings, lambda svc: cmd_knowledge(svc, args))
     if args.command == "heartbeat":
@@ -144,9 +144,12 @@ def _service(settings: Settings, need_llm: bool = True) -> Any:
     return Service.build(settings, llm=llm)
 
 
-async def _with_service(settings: Settings, fn: Callable[[Any], Awaitable[int]]) -> int:
+async def _with_service(settings: Settings, fn: Callable[[Any], Awaitable[int]],
+                        live_ok: bool = False) -> int:
+    """Run ``fn`` with the stores opened here, or (``live_ok``: memory commands) with the
+    admin socket of a running bot, which holds them."""
     from adapters.cli_remote import running_bot
-    live = await running_bot(settings.admin_socket_path)  # a running bot holds the stores: ask it
+    live = await running_bot(settings.admin_socket_path) if live_ok else None
     if live is not None:
         return await fn(live)
     svc = _service(settings, need_llm=False)
