@@ -81,6 +81,10 @@ def _parser() -> argparse.ArgumentParser:
                           "instant registration in one server while testing.")
     sync.add_argument("--guild", default=None, help="guild id (default: global)")
 
+    sub.add_parser("doctor", help="check Redis, vector store, LLM, model files and platform tokens",
+                   description="Check every dependency of the bot (Redis, the vector store, the "
+                   "LLM endpoint and its tool calling, embedding model and tokenizer files, "
+                   "platform tokens and scopes) and print what to fix. Exit 1 on any failure.")
     sub.add_parser("setup-assets", help="locate or download the embedding model and tokenizer files",
                    description="Use the offline assets found in ASSETS_DIRS (../shared beside "
                    "the checkout, data/assets), or download them once into EMBEDDING_CACHE_DIR "
@@ -125,6 +129,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await _with_service(settings, lambda svc: cmd_knowledge(svc, args))
     if args.command == "heartbeat":
         return await cmd_heartbeat(settings, args.user)
+    if args.command == "doctor":
+        from adapters.cli_doctor import cmd_doctor
+        return await cmd_doctor(settings)
     if args.command == "setup-assets":
         from adapters.cli_assets import cmd_setup_assets
         return await cmd_setup_assets(settings)
