@@ -47,6 +47,27 @@ def model_env() -> dict[str, str]:
     return {"EMBEDDING_CACHE_DIR": str(MODEL_CACHE), "TIKTOKEN_CACHE_DIR": str(TIKTOKEN_DIR)}
 
 
+async def wait_until_ready(port: int, timeout_s: float = 30.0, alive: Any = None) -> bool:
+    """Poll ``/readyz`` of a membot on 127.0.0.1:port until it answers 200 (True), the
+    ``alive()`` callable says the process ended, or the time is up (False)."""
+    import asyncio
+    import time
+
+    import aiohttp
+
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline and (alive is None or alive()):
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/readyz") as r:
+                    if r.status == 200:
+                        return True
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    return False
+
+
 # --- Redis key prefixes: every prefix a test uses is registered and swept afterwards -------------
 SESSION = uuid.uuid4().hex[:6]
 _prefixes: list[str] = []

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REDIS_URL, model_env, new_prefix
+from tests.conftest import REDIS_URL, model_env, new_prefix, wait_until_ready
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -261,8 +261,6 @@ async def test_memory_commands_work_on_a_live_bot(cli_env: dict[str, str], tmp_p
     import asyncio
     import signal
 
-    import aiohttp
-
     port = _free_port()
     env = {**os.environ, **cli_env, "LLM_BASE_URL": fake_llm.base_url, "LLM_API_KEY": "test",  # type: ignore[attr-defined]
            "OPS_PORT": str(port), "HEARTBEAT_ENABLED": "false"}
@@ -271,15 +269,7 @@ async def test_memory_commands_work_on_a_live_bot(cli_env: dict[str, str], tmp_p
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE, env=env, cwd=REPO)
     try:
-        async with aiohttp.ClientSession() as http:
-            for _ in range(300):
-                try:
-                    async with http.get(f"http://127.0.0.1:{port}/readyz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
+        assert await wait_until_ready(port, 60), "membot run did not become ready"
         out = await asyncio.to_thread(_import, cli_env, tmp_path, "terminal:local:live", [
             {"role": "user", "content": "I keep bees on my roof.", "timestamp": "2024-05-02T10:00:00Z"}])
         assert "1 new" in out

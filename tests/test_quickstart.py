@@ -10,14 +10,13 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import MODEL_DIR, TIKTOKEN_DIR
+from tests.conftest import MODEL_DIR, TIKTOKEN_DIR, wait_until_ready
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -159,8 +158,6 @@ async def test_quick_start_in_a_fresh_clone(tmp_path: Path, spare_port: int, fak
     import asyncio
     import signal
 
-    import aiohttp
-
     clone = _clone(tmp_path, with_shared=True)
     ops = _free_port()
     env = _clean_env(REDIS_URL=f"redis://127.0.0.1:{spare_port}/0", LLM_BASE_URL=fake_llm.base_url,  # type: ignore[attr-defined]
@@ -169,15 +166,7 @@ async def test_quick_start_in_a_fresh_clone(tmp_path: Path, spare_port: int, fak
         str(clone / "scripts/run"), cwd=clone, env=env, stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
-        ready = False
-        async with aiohttp.ClientSession() as http:
-            deadline = time.monotonic() + 600
-            while time.monotonic() < deadline and proc.returncode is None and not ready:
-                try:
-                    async with http.get(f"http://127.0.0.1:{ops}/readyz") as r:
-                        ready = r.status == 200
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.5)
+        ready = await wait_until_ready(ops, 600, alive=lambda: proc.returncode is None)
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
         out, err = await asyncio.wait_for(proc.communicate(), 120)

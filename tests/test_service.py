@@ -139,7 +139,7 @@ async def test_sigterm_to_membot_run_mid_step_loses_nothing(tmp_path: Path, fake
     import sys
 
     from bot.stores.redis_store import RedisStore
-    from tests.conftest import REDIS_URL, model_env, new_prefix
+    from tests.conftest import REDIS_URL, model_env, new_prefix, wait_until_ready
 
     prefix = new_prefix()
     port = _free_port()
@@ -154,15 +154,7 @@ async def test_sigterm_to_membot_run_mid_step_loses_nothing(tmp_path: Path, fake
         stderr=asyncio.subprocess.PIPE, env=env, cwd=REPO)
     redis = RedisStore(REDIS_URL, prefix)
     try:
-        async with aiohttp.ClientSession() as http:
-            for _ in range(300):  # wait until the service is ready
-                try:
-                    async with http.get(f"http://127.0.0.1:{port}/readyz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
+        await wait_until_ready(port)
         fake_llm.push(delay(1.5, tool_call("core_memory_append", label="human",
                                            content="Committed despite SIGTERM", request_heartbeat=False)))
         ev = _event("sig", "remember this")
