@@ -68,7 +68,8 @@ def load_encoding(name: str, timeout_s: float = 5.0) -> tiktoken.Encoding | None
     )
     log.warning(
         "tiktoken encoding %s unavailable (%s); counting ~%g characters per token. "
-        "Point TIKTOKEN_CACHE_DIR at a directory holding its file.",
+        "Point TIKTOKEN_CACHE_DIR at a directory holding its file, or put tiktoken's files "
+        "in ../shared/tiktoken_cache beside the checkout; `membot setup-assets` fetches them.",
         name,
         reason[:300],
         CHARS_PER_TOKEN,
