@@ -98,13 +98,7 @@ class SlackCommands:
         await respond(text="Cancelled; nothing changed.", replace_original=True)
 
     async def _guarded(self, respond: Respond, work: Awaitable[None]) -> None:
-        try:
-            await work
-        except MembotError as exc:
-            await respond(text=f"Sorry: {exc}", response_type="ephemeral")
-        except Exception:
-            log.exception("/memory failed")
-            await respond(text="Something went wrong; nothing was changed.", response_type="ephemeral")
+        await guarded(respond, work, "/memory")
 
     # --- access ---------------------------------------------------------------------------------
     async def is_admin(self, client: AsyncWebClient, user: str) -> bool:
@@ -205,6 +199,17 @@ class SlackCommands:
             n = await self.svc.admin.forget(data["key"], list(data["ids"]), actor=actor)
             text = f"Forgot {n} note(s)."
         await respond(text=text, replace_original=True)
+
+
+async def guarded(respond: Respond, work: Awaitable[None], command: str) -> None:
+    """Run a command's work; every failure ends in an ephemeral answer."""
+    try:
+        await work
+    except MembotError as exc:
+        await respond(text=f"Sorry: {exc}", response_type="ephemeral")
+    except Exception:
+        log.exception("%s failed", command)
+        await respond(text="Something went wrong; nothing was changed.", response_type="ephemeral")
 
 
 def _notes_flag(rest: str) -> tuple[bool, str]:

@@ -21,7 +21,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters import knowledge_chat
-from adapters.slack_commands import Refused, Respond, answer
+from adapters.slack_commands import Refused, Respond, answer, guarded
 from adapters.tasks import TaskSet
 from bot.errors import KnowledgeError, MembotError
 
@@ -59,16 +59,7 @@ class SlackKnowledge:
     async def on_command(self, ack: Any, body: dict[str, Any], respond: Respond,
                          client: AsyncWebClient) -> None:
         await ack()
-        self.tasks.spawn(self._guarded(respond, self.command(body, respond, client)))
-
-    async def _guarded(self, respond: Respond, work: Awaitable[None]) -> None:
-        try:
-            await work
-        except MembotError as exc:
-            await respond(text=f"Sorry: {exc}", response_type="ephemeral")
-        except Exception:
-            log.exception("/knowledge failed")
-            await respond(text="Something went wrong; nothing was changed.", response_type="ephemeral")
+        self.tasks.spawn(guarded(respond, self.command(body, respond, client), "/knowledge"))
 
     async def command(self, body: dict[str, Any], respond: Respond, client: AsyncWebClient) -> None:
         team, caller = str(body["team_id"]), str(body["user_id"])

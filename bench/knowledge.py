@@ -29,7 +29,7 @@ from typing import Any
 
 from bot.config import Settings
 from bot.knowledge import ingest
-from bot.knowledge.base import KnowledgeBase, KnowledgeHit
+from bot.knowledge.base import EMBED_BATCH, KnowledgeBase, KnowledgeHit
 from bot.memory.embeddings import build_embedder
 from bot.memory.longterm import LongTermMemory, fuse
 from bot.protocols import Hit, MemoryItem
@@ -110,7 +110,7 @@ async def ingest_all(kb: KnowledgeBase, docs: Path, files: int) -> dict[str, Any
             "rss_before_mb": round(rss0), "peak_rss_mb": round(_rss_mb()), "failed": failed}
 
 
-async def embed_baseline(kb: KnowledgeBase, docs: Path, files: int, n: int = 1_000) -> float:
+async def embed_baseline(kb: KnowledgeBase, docs: Path, files: int, n: int = 400) -> float:
     """Chunks/s of the embedder alone on the corpus' first ``n`` chunk texts."""
     refs = [r for r in ingest.collect([docs]) if r.source.endswith(".md")][:files or None]
     texts: list[str] = []
@@ -121,8 +121,8 @@ async def embed_baseline(kb: KnowledgeBase, docs: Path, files: int, n: int = 1_0
             break
     texts = texts[:n]
     started = time.perf_counter()
-    for i in range(0, len(texts), 64):
-        await kb.embedder.embed(texts[i:i + 64])
+    for i in range(0, len(texts), EMBED_BATCH):
+        await kb.embedder.embed(texts[i:i + EMBED_BATCH])
     return len(texts) / (time.perf_counter() - started)
 
 

@@ -48,6 +48,8 @@ Progress = Callable[[int, int], None]
 RECENT_VERSIONS = 5  # versions kept in the catalog record (the full history is its own doc)
 CATALOG_TTL_S = 2.0  # search reads a scope's catalog at most this often per process
 DELETE_BATCH = 256
+EMBED_BATCH = 16  # chunks per embedding call: long texts make the model's working memory
+# grow with batch x length^2 (64 chunks of ~1,000 characters: ~3 GB RSS; 16: see bench)
 
 
 class Locker(Protocol):
@@ -196,8 +198,8 @@ class KnowledgeBase:
                 meta={"doc": p.id, "version": w.version, "source": p.source,
                       "title": p.parsed.title, "section": c.section, "position": c.position,
                       INDEX_KEY: c.index_text(p.parsed.title)}) for c in p.chunks]
-            for start in range(0, len(w.items), 64):
-                batch = w.items[start:start + 64]
+            for start in range(0, len(w.items), EMBED_BATCH):
+                batch = w.items[start:start + EMBED_BATCH]
                 vectors = await self.embedder.embed([str(i.meta[INDEX_KEY]) for i in batch])
                 await self.store.upsert("knowledge", batch, vectors)
                 done += len(batch)

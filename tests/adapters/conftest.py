@@ -4,6 +4,7 @@ LLM) with the Slack adapter in HTTP mode against a fake Slack Web API."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,11 +49,13 @@ async def wipe(settings: Any) -> None:
     await cleaner.close()
 
 
-@pytest.fixture
-async def slack(tmp_path: Path, fake_llm: Any, embedder: Any) -> AsyncIterator[SlackEnv]:
+@asynccontextmanager
+async def slack_env(tmp_path: Path, fake_llm: Any, embedder: Any,
+                    api_class: type[FakeSlack] = FakeSlack) -> AsyncIterator[SlackEnv]:
+    """The core and the Slack adapter in HTTP mode against ``api_class`` (a FakeSlack)."""
     from adapters.slack_adapter import SlackAdapter
 
-    async with FakeSlack(admins={"UADM"}) as api:
+    async with api_class(admins={"UADM"}) as api:
         settings = make_settings(tmp_path, fake_llm.base_url, slack_bot_token="xoxb-test-token",
                                  slack_signing_secret=SECRET, slack_mode="http",
                                  slack_api_url=api.api_url, slack_admin_ids="UOPS")
@@ -64,6 +67,12 @@ async def slack(tmp_path: Path, fake_llm: Any, embedder: Any) -> AsyncIterator[S
         await adapter.close()
         await svc.stop()
         await wipe(settings)
+
+
+@pytest.fixture
+async def slack(tmp_path: Path, fake_llm: Any, embedder: Any) -> AsyncIterator[SlackEnv]:
+    async with slack_env(tmp_path, fake_llm, embedder) as env:
+        yield env
 
 
 @dataclass

@@ -10,14 +10,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 
 from bot.testing.slack_api import FakeSlack
-from bot.testing.slack_payloads import SECRET, TEAM, command, dm, event_body, mention
-from tests.adapters.conftest import SlackEnv, wipe
-from tests.conftest import make_settings, start_service
+from bot.testing.slack_payloads import TEAM, command, dm, event_body, mention
+from tests.adapters.conftest import SlackEnv, slack_env
 
 RULES = b"# Rules\n\n## Voice\n\nMusic bots only in #music.\n\n## Roles\n\nAsk a moderator for roles.\n"
 
@@ -47,20 +45,8 @@ class FilesSlack(FakeSlack):
 
 @pytest.fixture
 async def slack(tmp_path: Path, fake_llm: Any, embedder: Any) -> AsyncIterator[SlackEnv]:
-    from adapters.slack_adapter import SlackAdapter
-
-    async with FilesSlack(admins={"UADM"}) as api:
-        settings = make_settings(tmp_path, fake_llm.base_url, slack_bot_token="xoxb-test-token",
-                                 slack_signing_secret=SECRET, slack_mode="http",
-                                 slack_api_url=api.api_url, slack_admin_ids="UOPS")
-        svc, _ = await start_service(settings, embedder)
-        adapter = SlackAdapter(svc)
-        await adapter.start(host="127.0.0.1", port=0)
-        async with aiohttp.ClientSession() as http:
-            yield SlackEnv(svc, adapter, api, fake_llm, http)
-        await adapter.close()
-        await svc.stop()
-        await wipe(settings)
+    async with slack_env(tmp_path, fake_llm, embedder, FilesSlack) as env:
+        yield env
 
 
 def knowledge_cmd(text: str, user: str, url: str) -> str:
