@@ -155,6 +155,7 @@ def _front_matter(lines: list[str]) -> tuple[str, list[str]]:
 
 
 def _inline(text: str) -> str:
-    """A heading without Markdown emphasis, code ticks and link targets."""
+    """A heading without Markdown emphasis (``*``), code ticks and link targets; underscores
+    stay (identifiers such as ``ERR_REQUIRE_ESM`` or ``child_process`` are common there)."""
     text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
-    return re.sub(r"[*_`]+", "", text).strip()
+    return re.sub(r"[*`]+", "", text).strip()

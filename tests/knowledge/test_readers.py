@@ -52,6 +52,12 @@ def test_markdown_sections_follow_headings_and_front_matter_names_the_title() ->
     assert code.startswith("```bash") and "not a heading" in code and "pip install" in code
 
 
+def test_heading_identifiers_keep_their_underscores() -> None:
+    """Code in headings loses its ticks and bold its stars, never an identifier's underscores."""
+    p = read("errors.md", b"# Errors\n\n## `ERR_REQUIRE_ESM`\n\nx\n\n## **`child_process.exec()`**\n\ny\n", LIMIT)
+    assert [s.heading for s in p.sections] == [["ERR_REQUIRE_ESM"], ["child_process.exec()"]]
+
+
 def test_a_lone_top_heading_becomes_the_title() -> None:
     """A document with one H1 is titled by it and its sections drop that level."""
     p = read("faq.md", b"# FAQ\n\n## Billing\n\nPay monthly.\n\n## Refunds\n\nWithin 14 days.\n", LIMIT)
