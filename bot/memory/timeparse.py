@@ -61,7 +61,10 @@ def find(query: str, now: float) -> tuple[TimeRange | None, str]:
     rest = query.lower()
     for pattern, resolve in _RULES:
         def take(m: re.Match[str], resolve: _Resolver = resolve) -> str:
-            span = resolve(m, today)
+            try:
+                span = resolve(m, today)
+            except (OverflowError, ValueError):  # "10000 days ago": outside the calendar
+                span = None
             if span is None:
                 return m.group(0)
             found.append(_open_ended(span, m, now))
@@ -125,8 +128,7 @@ def _month(y: int, mo: int) -> Span | None:
     if start is None:
         return None
     end = _at(y + mo // 12, mo % 12 + 1, 1)
-    assert end is not None
-    return start.timestamp(), end.timestamp()
+    return None if end is None else (start.timestamp(), end.timestamp())
 
 
 def _year(y: int) -> Span | None:
