@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("membot.discord")
 
+# discord.py waits out a 429 up to this long itself; a longer wait raises RateLimited and
+# the reply goes to the background retry instead of holding the worker
+RATELIMIT_WAIT_S = 30.0
 UNAVAILABLE = "Sorry, I can't take messages right now. Please try again in a minute."
 
 
@@ -84,6 +87,7 @@ class MembotBot(commands.Bot):
             shards = {"shard_id": settings.discord_shard_id,
                       "shard_count": settings.discord_shard_count}
         super().__init__(command_prefix=commands.when_mentioned, intents=intents(content),
+                         max_ratelimit_timeout=RATELIMIT_WAIT_S,
                          help_command=None, **shards)
         self.service = service
         self.admin_ids = parse_ids(settings.discord_admin_ids)

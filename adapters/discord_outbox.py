@@ -1,17 +1,29 @@
 """Delivery to Discord: replies split at 2,000 characters (a file when very long), replies
-threaded to the message they answer, and a typing indicator while the agent works."""
+threaded to the message they answer, and a typing indicator while the agent works.
+
+Failures become ``DeliveryError``: permanent for Missing Access/Permissions, Unknown
+Channel, Cannot DM this user, cannot reply without history (50001/50013/10003/50007/
+160002, and 403/404 generally), temporary for 429 (discord.py's own wait is capped, the
+rest goes to the background retry) and 5xx/network errors. Each chunk is sent with a
+``nonce`` derived from the reply id and part, which discord.py sends with
+``enforce_nonce``: Discord answers a re-send after a crash with the message it already has.
+No timeout shorter than discord.py's own rate-limit wait wraps a send.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import logging
 from typing import Any, Protocol
 
+import aiohttp
 import discord
 
 from adapters.chunking import split_message
 from adapters.tasks import TaskSet
+from bot.errors import DeliveryError
 from bot.events import Event, Reply
 
 log = logging.getLogger("membot.discord")
@@ -20,6 +32,34 @@ LIMIT = 2_000
 MAX_CHUNKS = 4  # longer answers go out as one Markdown file
 FILE_NOTE = "That's a long answer, so here it is as a file."
 NO_PINGS = discord.AllowedMentions.none()
+PERMANENT_CODES = {50001, 50013, 10003, 50007, 160002, 10008, 10013}
+TYPING_MAX_S = 60.0  # a step answered on another replica never stops this one's indicator
+
+
+def classify(exc: Exception, parts_done: int) -> DeliveryError:
+    """A discord.py/network failure as a permanent or temporary DeliveryError."""
+    if isinstance(exc, discord.RateLimited):
+        return DeliveryError("discord 429", retry_after=exc.retry_after, parts_done=parts_done)
+    if isinstance(exc, discord.HTTPException):
+        status, code = int(exc.status or 0), int(exc.code or 0)
+        if status == 429:
+            return DeliveryError("discord 429", retry_after=_retry_after(exc), parts_done=parts_done)
+        permanent = code in PERMANENT_CODES or status in (400, 403, 404)
+        return DeliveryError(f"discord {status} {code}", permanent=permanent, parts_done=parts_done)
+    return DeliveryError(f"discord {type(exc).__name__}: {exc}", parts_done=parts_done)
+
+
+def _retry_after(exc: discord.HTTPException) -> float | None:
+    headers = getattr(exc.response, "headers", None) or {}
+    try:
+        return float(headers.get("Retry-After")) if headers.get("Retry-After") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def nonce(reply_id: str, part: int) -> str:
+    """Discord's idempotency key for one chunk (at most 25 characters)."""
+    return hashlib.sha256(f"{reply_id}:{part}".encode()).hexdigest()[:25]
 
 
 class ChannelSource(Protocol):
@@ -34,7 +74,7 @@ class ChannelSource(Protocol):
 class Typing:
     """One typing loop per event: started on submit, stopped on completion (or a cap)."""
 
-    def __init__(self, every_s: float = 8.0, max_s: float = 300.0) -> None:
+    def __init__(self, every_s: float = 8.0, max_s: float = TYPING_MAX_S) -> None:
         self.every_s = every_s
         self.max_s = max_s
         self.tasks = TaskSet()
@@ -72,15 +112,21 @@ class DiscordOutbox:
     async def deliver(self, reply: Reply) -> None:
         if reply.kind == "trace":  # inner thoughts stay out of chat platforms
             return
-        channel, reference = await self._target(reply)
-        chunks = split_message(reply.text, self.limit)
-        if len(chunks) > self.max_chunks:
-            data = io.BytesIO(reply.text.encode("utf-8"))
-            await channel.send(FILE_NOTE, file=discord.File(data, filename="answer.md"),
-                               **_reply_kwargs(reference))
-            return
-        for i, chunk in enumerate(chunks):
-            await channel.send(chunk, **_reply_kwargs(reference if i == 0 else None))
+        done = reply.part
+        try:
+            channel, reference = await self._target(reply)
+            chunks = split_message(reply.text, self.limit)
+            if len(chunks) > self.max_chunks:
+                data = io.BytesIO(reply.text.encode("utf-8"))
+                await channel.send(FILE_NOTE, file=discord.File(data, filename="answer.md"),
+                                   nonce=nonce(reply.id, 0), **_reply_kwargs(reference))
+                return
+            for i in range(done, len(chunks)):
+                await channel.send(chunks[i], nonce=nonce(reply.id, i),
+                                   **_reply_kwargs(reference if i == 0 else None))
+                done = i + 1
+        except (discord.DiscordException, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise classify(exc, done) from exc
 
     async def completed(self, event: Event) -> None:
         self.typing.stop(event.event_id)

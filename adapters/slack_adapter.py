@@ -17,8 +17,14 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters import slack_http
 from adapters.render import parse_ids
 from adapters.slack_commands import SlackCommands
 from adapters.slack_inbound import ChannelNames, is_from_person, to_event
@@ -39,8 +45,13 @@ def web_client(settings: Settings) -> AsyncWebClient:
     if settings.slack_bot_token is None:
         raise ConfigError("SLACK_BOT_TOKEN is not set")
     base = settings.slack_api_url or AsyncWebClient.BASE_URL
+    # the SDK retries connection errors and waits out one 429's Retry-After itself; what
+    # still fails goes to the core's background delivery retry
+    handlers = [AsyncConnectionErrorRetryHandler(max_retry_count=1),
+                AsyncRateLimitErrorRetryHandler(max_retry_count=1)]
     return AsyncWebClient(token=settings.slack_bot_token.get_secret_value(),
-                          base_url=base if base.endswith("/") else base + "/", timeout=15)
+                          base_url=base if base.endswith("/") else base + "/", timeout=15,
+                          retry_handlers=handlers)
 
 
 class SlackAdapter:
@@ -56,6 +67,8 @@ class SlackAdapter:
             client=self.client, process_before_response=True,
             signing_secret=s.slack_signing_secret.get_secret_value() if s.slack_signing_secret else "",
             request_verification_enabled=http, logger=logging.getLogger("membot.slack.bolt"))
+        self.verifier = SignatureVerifier(s.slack_signing_secret.get_secret_value()
+                                          if s.slack_signing_secret else "")
         self.outbox = SlackOutbox(self.client)
         self.tasks = TaskSet()
         self.names = ChannelNames(self.client)
@@ -83,8 +96,12 @@ class SlackAdapter:
         if self.knowledge.is_upload(event):  # a document for the knowledge base, not a chat
             self.knowledge.take(str(body.get("team_id") or context.get("team_id")), event)
             return "knowledge"
-        ev = to_event(str(body.get("team_id") or context.get("team_id")), event, bot_user,
-                      await self.names.channel(event))
+        try:
+            ev = to_event(str(body.get("team_id") or context.get("team_id")), event, bot_user,
+                          await self.names.channel(event))
+        except (KeyError, ValueError, TypeError) as exc:  # Socket Mode has no HTTP check
+            log.warning("slack event without usable fields ignored: %s", type(exc).__name__)
+            return "ignored"
         status = await self.svc.submit(ev)
         log.info("slack message %s: %s", ev.event_id, status)
         if status == "closed":  # not journaled: a non-2xx answer makes Slack retry later
@@ -118,6 +135,11 @@ class SlackAdapter:
         log.info("slack listening on %s:%d%s (http mode)", host, self.port, PATH)
 
     async def _http_handler(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        status, reason = slack_http.check(self.verifier, body, request.headers, request.content_type)
+        if status:
+            log.warning("slack request refused: %d %s", status, reason)
+            return web.json_response({"ok": False, "error": reason}, status=status)
         return await to_aiohttp_response(await self.app.async_dispatch(await to_bolt_request(request)))
 
     @property

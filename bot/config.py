@@ -92,13 +92,20 @@ class Settings(BaseSettings):
     # --- Service -------------------------------------------------------------------------------
     workers: int = Field(default=32, ge=1, le=1024, description="Concurrent per-user workers in this process.")
     rate_limit_per_minute: int = Field(default=20, ge=0, description="Messages per user per minute (0 = off).")
-    step_timeout_s: float = Field(default=300.0, gt=0, description="Upper bound of one agent step (lock lease).")
+    step_timeout_s: float = Field(default=300.0, gt=0, description="Upper bound of one agent step (its chain stops early to stay inside it).")
     ops_host: str = Field(default="127.0.0.1")
     ops_port: int = Field(default=0, ge=0, le=65535, description="HTTP port for /healthz /readyz /metrics (0 = off).")
     admin_socket: str = Field(default="./data/admin.sock", description="Unix socket (owner-only) on which a running bot serves the CLI's memory commands; off = none.")
     log_level: str = Field(default="INFO")
     log_format: Literal["auto", "json", "console"] = Field(default="auto")
     tiktoken_cache_dir: str | None = Field(default=None, description="tiktoken's files (exported as TIKTOKEN_CACHE_DIR). Empty = tiktoken_cache found in ASSETS_DIRS, else ./data/tiktoken (downloaded there once).")
+
+    # --- Never stuck: retries, dead letters, delivery, leases ----------------------------------
+    max_event_attempts: int = Field(default=3, ge=1, le=100, description="Tries of an event whose step fails before it moves to the dead-letter list (the user gets a notice).")
+    retry_base_s: float = Field(default=2.0, gt=0, description="First wait before retrying a failed step or delivery; doubles on each try.")
+    retry_max_s: float = Field(default=60.0, gt=0, description="Longest wait between retries.")
+    delivery_max_attempts: int = Field(default=10, ge=1, le=1000, description="Tries of a reply failing temporarily (5xx, 429, network) before it moves to the dead-letter list.")
+    lock_lease_s: float = Field(default=6.0, ge=1, le=600, description="Per-user lock lease, renewed by its owner; a crashed replica's users are taken over this long after its last renewal.")
 
     # --- Heartbeats ------------------------------------------------------------------------------
     heartbeat_enabled: bool = Field(default=True)

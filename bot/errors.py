@@ -12,6 +12,7 @@
     ├── StoreError             Redis or Qdrant failed
     │   └── DimensionMismatch  stored vectors have another size than the embedder's
     ├── ToolError              a tool call failed; the text goes back to the model
+    ├── DeliveryError          a platform did not take a reply (permanent or temporary)
     ├── AdminError             an admin operation was refused (bad input, nothing changed)
     └── KnowledgeError         a document or knowledge request was refused (nothing changed)
 
@@ -82,3 +83,16 @@ class AdminError(MembotError):
 
 class KnowledgeError(MembotError):
     """A document could not be read or a knowledge operation was refused; nothing changed."""
+
+
+class DeliveryError(MembotError):
+    """A platform did not take a reply. ``permanent``: it never will (no permission, channel
+    gone, text refused); otherwise a later try may work, not before ``retry_after`` seconds
+    when the platform said so. ``parts_done``: chunks of the reply already posted."""
+
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None,
+                 parts_done: int = 0) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after = retry_after
+        self.parts_done = parts_done

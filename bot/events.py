@@ -8,6 +8,16 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
+
+def safe_text(text: str) -> str:
+    """Text every encoder accepts: lone surrogates (``\\ud800``) become U+FFFD."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 EventKind = Literal["user_message", "heartbeat", "system_alert", "login"]
 ReplyKind = Literal["message", "notice", "trace"]
 Where = Literal["dm", "channel", "thread", "terminal", "system"]
@@ -53,6 +63,9 @@ class Event:
     max_steps: int = 0  # cap on chained LLM calls for this event; 0 = settings.max_chain_steps
     place: str = ""  # knowledge scope of where it was written (discord:GUILD); see bot.knowledge.scopes
 
+    def __post_init__(self) -> None:  # sanitized at every edge: JSON and SDKs must accept it
+        object.__setattr__(self, "text", safe_text(self.text))
+
     @property
     def key(self) -> str:
         return self.memory_key or self.user.key
@@ -78,6 +91,16 @@ class Reply:
     event_id: str = ""
     kind: ReplyKind = "message"
     seq: int = 0
+    part: int = 0  # chunks of this reply already posted (delivery resumes there)
+    resend: bool = False  # a send may have reached the platform before a crash: check first
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", safe_text(self.text))
+
+    @property
+    def id(self) -> str:
+        """Stable id of this reply (idempotency mark on the platform)."""
+        return f"{self.event_id}:{self.seq}"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))

@@ -35,13 +35,41 @@ class Keys:
     def heartbeat_meta(self, user: str) -> str:
         return f"{self.prefix}:{{{user}}}:hbmeta"
 
+    def attempts(self, user: str) -> str:
+        """Hash event id -> JSON attempt record (count, next try, last error) of failed steps."""
+        return f"{self.prefix}:{{{user}}}:attempts"
+
+    def outbox_state(self, user: str) -> str:
+        """Hash reply id -> JSON delivery record (chunks posted, in flight, attempts, next try)."""
+        return f"{self.prefix}:{{{user}}}:outstate"
+
+    def rate_notice(self, user: str, minute: int) -> str:
+        return f"{self.prefix}:{{{user}}}:ratenote:{minute}"
+
     # --- global -------------------------------------------------------------------------
     def dedupe(self, event_id: str) -> str:
         return f"{self.prefix}:dedupe:{event_id}"
 
+    # the run queue: one hash tag, so its scripts stay in one Redis Cluster slot
     @property
     def ready(self) -> str:
-        return f"{self.prefix}:ready"
+        """List of users to process (each at most once: see ``queued``)."""
+        return f"{self.prefix}:{{q}}:ready"
+
+    @property
+    def queued(self) -> str:
+        """Set of the users now in ``ready``."""
+        return f"{self.prefix}:{{q}}:queued"
+
+    @property
+    def delayed(self) -> str:
+        """Sorted set user -> time: retry after a backoff, a due delivery, a busy lock."""
+        return f"{self.prefix}:{{q}}:delayed"
+
+    @property
+    def dead_letters(self) -> str:
+        """List of JSON entries: events and replies given up on, for an operator."""
+        return f"{self.prefix}:deadletters"
 
     @property
     def active(self) -> str:

@@ -73,7 +73,8 @@ class Service:
         self.states = StateRepo(settings, redis, self.memory)
         self.router = Router()
         self.writer = RecallWriter(redis, self.memory, settings.embedding_batch_size)
-        self.inbox = Inbox(settings, redis, self.states, self.agent, self.router, self.writer)
+        self.inbox = Inbox(settings, redis, self.states, self.agent, self.router, self.writer,
+                           self.metrics)
         self.admin = Admin(self)
         self.inbox.on_step.append(self._observe_step)
         self.heartbeats = Heartbeats(self) if settings.heartbeat_enabled else None

@@ -35,6 +35,8 @@ NOTICE_TOO_BIG = ("Sorry, my memory no longer fits the language model's context 
 NOTICE_EMPTY = "Sorry, I couldn't come up with an answer to that. Could you say it another way?"
 # an answer that only echoes our event header says nothing
 _HEADER = re.compile(r"^\s*\[(user|heartbeat|alert|login|memory:)[^\]]*\]\s*", re.IGNORECASE)
+NOTICE_FAILED = ("Sorry, something went wrong while I worked on your message and I had to give "
+                 "up on it. Please send it again in a moment.")
 
 
 @dataclass
@@ -100,9 +102,25 @@ class Agent:
             failed, notice = _failure(exc)
             log.warning("step abandoned (%s): %s", type(exc).__name__, str(exc)[:300])
             state.__dict__.update(AgentState.from_dict(before).__dict__)  # memory unchanged
-            result = StepResult(failed=failed, llm_calls=result.llm_calls)
-            if event.kind == "user_message":
-                self._reply(result, event, notice, "notice")
+            abandoned = self.failed_step(state, event, failed, notice)
+            abandoned.llm_calls = result.llm_calls
+            return abandoned
+        return result
+
+    def failed_step(self, state: AgentState, event: Event, reason: str,
+                    notice: str = "") -> StepResult:
+        """The result of a step given up on: the person's message stays in the FIFO and
+        recall (so /retry can re-run it), followed by a line saying what they were told."""
+        notice = notice or {"timeout": NOTICE_TIMEOUT, "unavailable": NOTICE_DOWN}.get(reason, NOTICE_FAILED)
+        result = StepResult(failed=reason)
+        if event.kind != "user_message":
+            return result  # heartbeats and alerts leave no trace when they fail
+        self._append(state, result, event_message(event))
+        self._append(state, result, Message(
+            role="user", kind="system_alert", ts=time.time(),
+            content=f"[alert {stamp(time.time())}] Answering the message above failed ({reason}); "
+                    f"the person was told: {notice}"))
+        self._reply(result, event, notice, "notice")
         return result
 
     def _reply(self, result: StepResult, event: Event, text: str, kind: ReplyKind) -> None:
@@ -135,7 +153,12 @@ class Agent:
                           event=event, knowledge=self.knowledge)
         cap = min(event.max_steps or self.settings.max_chain_steps, self.settings.max_chain_steps)
         nudged = False
-        for _turn in range(1, cap + 1):
+        # the chain stops while one more LLM call still fits in the step's time bound
+        deadline = time.monotonic() + self.settings.step_timeout_s - self.settings.llm_timeout_s
+        for turn in range(1, cap + 1):
+            if turn > 1 and time.monotonic() > deadline:
+                self._append(state, result, self.context.alert(prompts.CHAIN_DEADLINE))
+                return
             done = await self._think(state, result, nudge=nudged)
             said = _HEADER.sub("", done.content).strip()
             if not done.tool_calls and not said:  # nothing usable: never stored

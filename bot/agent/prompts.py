@@ -34,6 +34,10 @@ MEMORY_PRESSURE = (
     "leave your view. Save anything important to core or archival memory now."
 )
 
+CHAIN_DEADLINE = (
+    "Time limit reached for this event: your last request for another step was not run. "
+    "Answer with send_message sooner next time if the person is waiting."
+)
 CHAIN_CAP = (
     "Step limit reached ({n} steps for this event): your last request for another step was "
     "not run. Finish with send_message next time if the person is waiting."

@@ -60,6 +60,17 @@ class Metrics:
         self.evicted_messages = counter("evicted_messages", "Messages evicted from FIFO queues.")
         self.heartbeats = counter("heartbeats", "Timed heartbeats by outcome.", ["outcome"])
         self.errors = counter("errors", "Errors by the place they were caught.", ["where"])
+        self.dead_letters = counter(
+            "dead_letters", "Events or replies moved to the dead-letter list, by kind.", ["kind"]
+        )
+        self.delivery_failures = counter(
+            "delivery_failures",
+            "Failed reply deliveries by platform and class (permanent|temporary).",
+            ["platform", "cls"],
+        )
+        self.step_failures = counter(
+            "step_failures", "Steps that raised and will be retried or dead-lettered."
+        )
         self.queue_depth = Gauge(
             "queue_depth",
             "Events waiting in the inbound queue.",

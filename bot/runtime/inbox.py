@@ -4,6 +4,13 @@ per user (many users in parallel, across replicas), committed atomically.
 Crash safety: an event leaves the journal only in the same atomic commit that stores the
 step's state and queues its replies. A crash before the commit replays the event (the
 user saw nothing of it); a crash after it only re-delivers queued replies.
+
+Never stuck: a user is worked on under a short lease (``lock_lease_s``) that its owner
+renews, so a crashed replica's users are taken over seconds later (a scan re-queues active
+users nobody holds). Every exception a step raises is caught in ``_step``: the event is
+retried with exponential backoff and, after ``max_event_attempts`` tries, moved to the
+dead-letter list with a notice to the user, so the queue moves on. Replies go out through
+``Delivery``, which retries in the background.
 """
 
 from __future__ import annotations
@@ -13,38 +20,47 @@ import contextlib
 import json
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Literal
 
 from bot.agent.loop import Agent, StepResult
 from bot.config import Settings
-from bot.errors import StoreError
+from bot.errors import DeliveryError, StoreError
 from bot.events import Event, Reply
 from bot.memory.core import AgentState
 from bot.memory.longterm import recall_item
 from bot.memory.recall_writer import RecallWriter
 from bot.memory.states import StateRepo
 from bot.ops.logs import event_context
+from bot.ops.metrics import Metrics
+from bot.runtime.delivery import Delivery, backoff, dead_letter
 from bot.runtime.router import Router
 from bot.stores.redis_store import RedisStore
 
 log = logging.getLogger(__name__)
 
 Submitted = Literal["accepted", "duplicate", "rate_limited", "closed"]
+Outcome = Literal["done", "wait", "lost"]  # next event / backoff scheduled / lock lost
 RATE_NOTICE = "You're sending messages faster than I can keep up. Please wait a minute and try again."
 StepHook = Callable[[Event, AgentState, StepResult, float], Awaitable[None]]
+BUSY_RETRY_S = 1.0  # a user locked by another worker is looked at again this much later
+SCAN_S = 1.0  # how often delayed users are released and orphaned users re-queued
 
 
 class Inbox:
     def __init__(self, settings: Settings, redis: RedisStore, states: StateRepo, agent: Agent,
-                 router: Router, writer: RecallWriter) -> None:
+                 router: Router, writer: RecallWriter, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.redis = redis
         self.states = states
         self.agent = agent
         self.router = router
         self.writer = writer
+        self.metrics = metrics
+        self.delivery = Delivery(settings, redis, router, metrics)
+        self.instance = uuid.uuid4().hex[:12]  # fences this process's locks
         self.accepting = True  # False once the service is stopped: submit refuses
         self.draining = False  # True while shutting down: journal, but start no new steps
         self.on_step: list[StepHook] = []
@@ -64,15 +80,12 @@ class Inbox:
             return "closed"
         if not await self.redis.dedupe(event.event_id):
             return "duplicate"
-        event = await self.resolve(event)
-        limit = self.settings.rate_limit_per_minute
-        if event.kind == "user_message" and limit and await self.redis.hit_rate(event.key) > limit:
-            await self.router.deliver(Reply(user=event.user, text=RATE_NOTICE,
-                                            reply_to=event.reply_to, event_id=event.event_id,
-                                            kind="notice"))
-            await self.router.completed(event)
-            return "rate_limited"
         try:
+            event = await self.resolve(event)
+            limit = self.settings.rate_limit_per_minute
+            if event.kind == "user_message" and limit and await self.redis.hit_rate(event.key) > limit:
+                await self._rate_notice(event)
+                return "rate_limited"
             await self.redis.journal(event.key, event.to_json())
         except StoreError:  # not journaled: let the platform's retry through again
             with contextlib.suppress(StoreError):
@@ -80,26 +93,56 @@ class Inbox:
             raise
         return "accepted"
 
+    async def _rate_notice(self, event: Event) -> None:
+        """One notice per window: a spammer's flood is not answered message by message."""
+        if await self.redis.first_rate_notice(event.key):
+            try:
+                await self.router.deliver(Reply(user=event.user, text=RATE_NOTICE,
+                                                reply_to=event.reply_to,
+                                                event_id=event.event_id, kind="notice"))
+            except DeliveryError as exc:
+                log.warning("rate-limit notice not delivered: %s", exc)
+        await self.router.completed(event)
+
     # --- workers ------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         """Run the worker pool until ``stop`` is set, then finish in-flight steps."""
         for user in await self.redis.active_users():  # journaled before a crash/restart
             await self.redis.mark_ready(user)
-        workers = [asyncio.create_task(self._worker(stop), name=f"inbox-worker-{i}")
-                   for i in range(self.settings.workers)]
+        tasks = [asyncio.create_task(self._worker(stop), name=f"inbox-worker-{i}")
+                 for i in range(self.settings.workers)]
+        tasks.append(asyncio.create_task(self._scan(stop), name="inbox-scan"))
         try:
-            await asyncio.gather(*workers)
+            await asyncio.gather(*tasks)
         finally:
-            for w in workers:
-                w.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _scan(self, stop: asyncio.Event) -> None:
+        """Release users whose backoff or delivery retry is due; re-queue users whose owner
+        died (active, unlocked, not queued, not waiting)."""
+        while not stop.is_set():
+            try:
+                await self.redis.release_due(time.time())
+                for user in await self.redis.orphans():
+                    if await self.redis.mark_ready(user):
+                        log.info("re-queued %s (no live owner)", user)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("inbox scan failed; continuing")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), SCAN_S)
 
     async def _worker(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 user = await self.redis.next_ready(0.5)
-                if user is not None:
+                if user is not None and not self.draining:
                     await self.process_user(user)
+                elif user is not None:
+                    await self.redis.mark_ready(user)  # shutting down: leave it to others
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -107,59 +150,133 @@ class Inbox:
                 await asyncio.sleep(0.5)
 
     async def process_user(self, user: str) -> int:
-        """Drain one user's journal under the user's lock. Returns events processed."""
-        ttl = self.settings.step_timeout_s + 30
-        token = await self.redis.acquire(user, ttl)
-        if token is None:
-            return 0  # another worker/replica holds this user; it drains the journal
-        done = 0
+        """Drain one user's journal under the user's lease. Returns events processed."""
+        lease = self.settings.lock_lease_s
+        token = await self.redis.acquire(user, lease, owner=self.instance)
+        if token is None:  # another worker/replica holds the user: look again shortly
+            await self.redis.retry_later(user, time.time() + BUSY_RETRY_S)
+            return 0
+        lost = asyncio.Event()
+        keeper = asyncio.create_task(self._keep_lock(user, token, lease, lost), name=f"lease-{user}")
+        done, requeue = 0, True
+        due: float | None = None
         self._busy += 1
         try:
-            await self.deliver_outbox(user)
-            while not self.draining and (raw := await self.redis.inbox_head(user)) is not None:
-                if not await self._process(user, token, raw):
+            due = await self.delivery.flush(user)
+            while not self.draining and not lost.is_set() and (raw := await self.redis.inbox_head(user)) is not None:
+                outcome, event = await self._process(user, token, raw)
+                if outcome == "wait":
+                    requeue = False
+                if outcome != "done":
                     break
                 done += 1
+                due = await self.delivery.flush(user)
+                if event is not None:  # committed and delivered (as far as it goes now)
+                    await self.router.completed(event)
         finally:
             self._busy -= 1
-            await self.redis.release(user, token)
-            if await self.redis.inbox_len(user):
-                await self.redis.mark_ready(user)  # this or another replica picks it up
-            else:
-                await self.redis.deactivate_if_empty(user)
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            await self._finish(user, token, due, requeue)
         return done
 
-    async def _process(self, user: str, token: str, raw: str) -> bool:
+    async def _finish(self, user: str, token: str, due: float | None, requeue: bool) -> None:
+        await self.redis.release(user, token)
+        if due is not None:
+            await self.redis.retry_later(user, due)  # the background delivery retry
+        if requeue and await self.redis.inbox_len(user):
+            await self.redis.mark_ready(user)  # this or another replica picks it up
+        elif due is None:
+            await self.redis.deactivate_if_empty(user)
+
+    async def _keep_lock(self, user: str, token: str, lease: float, lost: asyncio.Event) -> None:
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                if not await self.redis.renew(user, token, lease):
+                    log.warning("lost the lease of %s", user)
+                    lost.set()
+                    return
+            except StoreError as exc:  # keep trying: the lease may still be ours
+                log.warning("could not renew the lease of %s: %s", user, exc)
+
+    async def _process(self, user: str, token: str, raw: str) -> tuple[Outcome, Event | None]:
         try:
             event = Event.from_json(raw)
         except (ValueError, KeyError, TypeError):
-            log.error("dropping unreadable journal entry for %s", user)
+            log.error("dead-lettering an unreadable journal entry of %s", user)
+            await self.redis.add_dead_letter(dead_letter("event", user, raw, "unreadable", 0))
             await self.redis.drop_inbox_head(user, raw)
-            return True
+            return "done", None
         with event_context(user=user, platform=event.user.platform, event_id=event.event_id):
             return await self._step(user, token, raw, event)
 
-    async def _step(self, user: str, token: str, raw: str, event: Event) -> bool:
-        state = await self.states.load(user)
-        if event.event_id in state.processed:  # committed before; only replies may be left
-            await self.redis.drop_inbox_head(user, raw)
-            return True
+    async def _step(self, user: str, token: str, raw: str, event: Event) -> tuple[Outcome, Event | None]:
+        """One event: the one place every exception of a step is caught. Returns the
+        outcome and the event to report completed once its replies went out."""
+        record = await self.redis.get_attempt(user, event.event_id) or {}
+        if float(record.get("next_at", 0)) > time.time():  # backing off after a failure
+            await self.redis.retry_later(user, float(record["next_at"]))
+            return "wait", None
         started = time.perf_counter()
-        renewer = asyncio.create_task(self._keep_lock(user, token, self.settings.step_timeout_s + 30))
         try:
-            result = await asyncio.wait_for(self.agent.step(state, event), self.settings.step_timeout_s)
-        finally:
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
-        if not await self._commit(user, token, state, event, result):
-            log.warning("lost the lock of %s during a step; another worker will redo it", user)
-            return False
-        for hook in self.on_step:
-            await hook(event, state, result, time.perf_counter() - started)
-        await self.deliver_outbox(user)
-        await self.router.completed(event)
-        return True
+            state = await self.states.load(user)
+            if event.event_id in state.processed:  # committed before; only replies may be left
+                await self.redis.drop_inbox_head(user, raw)
+                return "done", None
+            try:
+                result = await asyncio.wait_for(self.agent.step(state, event), self.settings.step_timeout_s)
+            except TimeoutError:  # the chain overran its bound: give up on it, say so
+                state = await self.states.load(user)
+                result = self.agent.failed_step(state, event, "timeout")
+            if not await self._commit(user, token, state, event, result):
+                log.warning("lost the lock of %s during a step; another worker will redo it", user)
+                return "lost", None
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            outcome = await self._failed(user, token, raw, event, exc, int(record.get("n", 0)) + 1)
+            return outcome, (event if outcome == "done" else None)
+        for hook in self.on_step:  # committed: a failing observer must not redo the step
+            try:
+                await hook(event, state, result, time.perf_counter() - started)
+            except Exception:
+                log.exception("step hook failed")
+        return "done", event
+
+    async def _failed(self, user: str, token: str, raw: str, event: Event, exc: Exception,
+                      attempt: int) -> Outcome:
+        """A step raised: try again after a backoff, or give up after the last attempt."""
+        error = f"{type(exc).__name__}: {exc}"
+        log.error("step failed (attempt %d/%d): %s", attempt, self.settings.max_event_attempts,
+                  error, exc_info=exc if attempt == 1 else None)
+        if self.metrics is not None:
+            self.metrics.step_failures.inc()
+        if attempt >= self.settings.max_event_attempts:
+            await self._give_up(user, token, raw, event, error, attempt)
+            return "done"
+        at = time.time() + backoff(self.settings.retry_base_s, self.settings.retry_max_s, attempt)
+        await self.redis.set_attempt(user, event.event_id, {"n": attempt, "next_at": at, "error": error})
+        await self.redis.retry_later(user, at)
+        return "wait"
+
+    async def _give_up(self, user: str, token: str, raw: str, event: Event, error: str,
+                       attempts: int) -> None:
+        """Dead-letter the event; the person's message stays in memory with a notice."""
+        await self.redis.add_dead_letter(dead_letter("event", user, raw, error, attempts))
+        if self.metrics is not None:
+            self.metrics.dead_letters.labels(kind="event").inc()
+        try:
+            state = await self.states.load(user)
+            result = self.agent.failed_step(state, event, "error")
+            if await self._commit(user, token, state, event, result):
+                return
+        except Exception:  # memory unreachable: still free the queue and tell the person
+            log.exception("could not record the failed message of %s", user)
+        await self.redis.drop_inbox_head(user, raw)
+        for reply in self.agent.failed_step(self.states.new(user), event, "error").replies:
+            await self.redis.outbox_push(user, reply.to_json())
 
     async def _commit(self, user: str, token: str, state: AgentState, event: Event,
                       result: StepResult) -> bool:
@@ -176,19 +293,9 @@ class Inbox:
             self.writer.kick(user)
         return ok
 
-    async def _keep_lock(self, user: str, token: str, ttl: float) -> None:
-        while True:
-            await asyncio.sleep(ttl / 3)
-            await self.redis.renew(user, token, ttl)
-
     async def deliver_outbox(self, user: str) -> bool:
-        """Deliver queued replies in order. A reply that cannot be delivered stays queued
-        (tried again the next time this user is processed); returns False then."""
-        while (raw := await self.redis.outbox_head(user)) is not None:
-            if not await self.router.deliver(Reply.from_json(raw)):
-                return False
-            await self.redis.outbox_pop(user)
-        return True
+        """Deliver queued replies now (tests, tools). True when the outbox is empty after."""
+        return await self.delivery.flush(user) is None
 
     @property
     def busy(self) -> int:

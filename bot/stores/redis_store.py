@@ -7,6 +7,7 @@ share the user's hash tag, so they are atomic (and Redis Cluster friendly).
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Awaitable, Sequence
@@ -26,11 +27,28 @@ redis.call('SET', KEYS[2], ARGV[2])
 if ARGV[3] ~= '' then
   local head = redis.call('LINDEX', KEYS[3], 0)
   if head and string.find(head, ARGV[3], 1, true) then redis.call('LPOP', KEYS[3]) end
+  redis.call('HDEL', KEYS[6], ARGV[4])
 end
-local nrep = tonumber(ARGV[4])
-for i = 1, nrep do redis.call('RPUSH', KEYS[4], ARGV[4 + i]) end
-for i = 5 + nrep, #ARGV do redis.call('RPUSH', KEYS[5], ARGV[i]) end
+local nrep = tonumber(ARGV[5])
+for i = 1, nrep do redis.call('RPUSH', KEYS[4], ARGV[5 + i]) end
+for i = 6 + nrep, #ARGV do redis.call('RPUSH', KEYS[5], ARGV[i]) end
 return 1
+"""
+# Queue a user to be processed, once: a user already waiting in the ready list is not added
+# again (so re-queueing is cheap and the list never grows past the number of users).
+_MARK_READY = """
+if redis.call('SADD', KEYS[1], ARGV[1]) == 1 then
+  redis.call('RPUSH', KEYS[2], ARGV[1])
+  return 1
+end
+return 0
+"""
+# Move a reply to another target (permanent failure in a channel -> the user's DM).
+_OUTBOX_REPLACE = """
+local n = redis.call('LREM', KEYS[1], 1, ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[2])
+if n > 0 and ARGV[3] ~= '' then redis.call('RPUSH', KEYS[1], ARGV[3]) end
+return n
 """
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -67,6 +85,8 @@ class RedisStore:
         self._release = self._r.register_script(_RELEASE)
         self._renew = self._r.register_script(_RENEW)
         self._claim = self._r.register_script(_CLAIM_DUE)
+        self._mark_ready = self._r.register_script(_MARK_READY)
+        self._outbox_replace = self._r.register_script(_OUTBOX_REPLACE)
 
     async def _do(self, aw: Awaitable[Any]) -> Any:
         try:
@@ -104,9 +124,10 @@ class RedisStore:
         Returns False (and changes nothing) when the lock is no longer ours.
         """
         k = self.keys
-        keys = [k.lock(user), k.state(user), k.inbox(user), k.outbox(user), k.recall_queue(user)]
-        marker = f'"event_id":"{event_id}"' if event_id else ""
-        args = [token, state, marker, str(len(replies)), *replies, *recall]
+        keys = [k.lock(user), k.state(user), k.inbox(user), k.outbox(user), k.recall_queue(user),
+                k.attempts(user)]
+        marker = f'"event_id":{json.dumps(event_id)}' if event_id else ""
+        args = [token, state, marker, event_id, str(len(replies)), *replies, *recall]
         ok = await self._do(self._commit(keys=keys, args=args))
         if ok and recall:
             await self._do(self._r.sadd(k.recall_dirty, user))
@@ -123,21 +144,57 @@ class RedisStore:
         await self._do(self._r.delete(self.keys.dedupe(event_id)))
 
     async def journal(self, user: str, raw_event: str) -> int:
-        """Append an event to the user's durable inbox and mark the user ready."""
+        """Append an event to the user's durable inbox and queue the user."""
         k = self.keys
         pipe = self._r.pipeline(transaction=False)
         pipe.rpush(k.inbox(user), raw_event)
         pipe.sadd(k.active, user)
-        pipe.rpush(k.ready, user)
         res = await self._do(pipe.execute())
+        await self.mark_ready(user)
         return int(res[0])
 
     async def next_ready(self, timeout_s: float) -> str | None:
         res = await self._do(self._r.blpop([self.keys.ready], timeout=timeout_s))
-        return None if res is None else str(res[1])
+        if res is None:
+            return None
+        user = str(res[1])
+        await self._do(self._r.srem(self.keys.queued, user))
+        return user
 
-    async def mark_ready(self, user: str) -> None:
-        await self._do(self._r.rpush(self.keys.ready, user))
+    async def mark_ready(self, user: str) -> bool:
+        """Queue a user for a worker; False when the user is already queued."""
+        k = self.keys
+        return bool(await self._do(self._mark_ready(keys=[k.queued, k.ready], args=[user])))
+
+    async def retry_later(self, user: str, at: float) -> None:
+        """Queue the user at ``at`` (the earlier time wins when one is already set)."""
+        await self._do(self._r.zadd(self.keys.delayed, {user: at}, lt=True))
+
+    async def release_due(self, now: float, limit: int = 200) -> int:
+        """Queue the users whose delayed time has come; each claimed by one replica."""
+        k = self.keys
+        due = await self._do(self._r.zrangebyscore(k.delayed, "-inf", now, start=0, num=limit))
+        n = 0
+        for user in due:
+            if int(await self._do(self._r.zrem(k.delayed, user))):
+                await self.mark_ready(str(user))
+                n += 1
+        return n
+
+    async def orphans(self) -> list[str]:
+        """Active users nobody holds, queues or waits for: a dead owner's users."""
+        k = self.keys
+        users = await self.active_users()
+        if not users:
+            return []
+        pipe = self._r.pipeline(transaction=False)
+        for u in users:
+            pipe.exists(k.lock(u))
+            pipe.sismember(k.queued, u)
+            pipe.zscore(k.delayed, u)
+        res = await self._do(pipe.execute())
+        return [u for i, u in enumerate(users)
+                if not res[3 * i] and not res[3 * i + 1] and res[3 * i + 2] is None]
 
     async def inbox_head(self, user: str) -> str | None:
         return _opt_str(await self._do(self._r.lindex(self.keys.inbox(user), 0)))
@@ -149,7 +206,8 @@ class RedisStore:
         await self._do(self._r.lrem(self.keys.inbox(user), 1, raw))
 
     async def deactivate_if_empty(self, user: str) -> bool:
-        if await self.inbox_len(user):
+        """Leave the active set once nothing is journaled or queued for delivery."""
+        if await self.inbox_len(user) or await self._do(self._r.llen(self.keys.outbox(user))):
             return False
         await self._do(self._r.srem(self.keys.active, user))
         return True
@@ -157,12 +215,30 @@ class RedisStore:
     async def active_users(self) -> list[str]:
         return sorted(await self._do(self._r.smembers(self.keys.active)))
 
+    # --- attempts of failing steps, dead letters ----------------------------------------------------
+    async def get_attempt(self, user: str, event_id: str) -> dict[str, Any] | None:
+        raw = await self._do(self._r.hget(self.keys.attempts(user), event_id))
+        return None if raw is None else dict(json.loads(raw))
+
+    async def set_attempt(self, user: str, event_id: str, record: dict[str, Any]) -> None:
+        await self._do(self._r.hset(self.keys.attempts(user), event_id, json.dumps(record)))
+
+    async def add_dead_letter(self, entry: str) -> None:
+        await self._do(self._r.rpush(self.keys.dead_letters, entry))
+
+    async def dead_letters(self) -> list[str]:
+        return [str(x) for x in await self._do(self._r.lrange(self.keys.dead_letters, 0, -1))]
+
+    async def remove_dead_letter(self, entry: str) -> bool:
+        return bool(await self._do(self._r.lrem(self.keys.dead_letters, 1, entry)))
+
     async def queue_depth(self) -> int:
         return int(await self._do(self._r.llen(self.keys.ready)))
 
-    # --- per-user lock --------------------------------------------------------------------------
-    async def acquire(self, user: str, ttl_s: float) -> str | None:
-        token = secrets.token_hex(8)
+    # --- per-user lock (a lease: short TTL, renewed by its owner, fenced by its token) ---------------
+    async def acquire(self, user: str, ttl_s: float, owner: str = "") -> str | None:
+        """The lock's token when we got it. The token names the owner (instance id)."""
+        token = f"{owner}:{secrets.token_hex(8)}" if owner else secrets.token_hex(8)
         ok = await self._do(self._r.set(self.keys.lock(user), token, nx=True, px=int(ttl_s * 1000)))
         return token if ok else None
 
@@ -172,12 +248,35 @@ class RedisStore:
     async def release(self, user: str, token: str) -> None:
         await self._do(self._release(keys=[self.keys.lock(user)], args=[token]))
 
+    async def lock_owner(self, user: str) -> str | None:
+        return _opt_str(await self._do(self._r.get(self.keys.lock(user))))
+
     # --- outbox ----------------------------------------------------------------------------------
     async def outbox_head(self, user: str) -> str | None:
         return _opt_str(await self._do(self._r.lindex(self.keys.outbox(user), 0)))
 
     async def outbox_pop(self, user: str) -> None:
         await self._do(self._r.lpop(self.keys.outbox(user)))
+
+    async def outbox_all(self, user: str) -> list[str]:
+        return [str(x) for x in await self._do(self._r.lrange(self.keys.outbox(user), 0, -1))]
+
+    async def outbox_push(self, user: str, raw: str) -> None:
+        await self._do(self._r.rpush(self.keys.outbox(user), raw))
+
+    async def outbox_states(self, user: str) -> dict[str, dict[str, Any]]:
+        raw = await self._do(self._r.hgetall(self.keys.outbox_state(user)))
+        return {str(k): dict(json.loads(v)) for k, v in raw.items()}
+
+    async def set_outbox_state(self, user: str, reply_id: str, record: dict[str, Any]) -> None:
+        await self._do(self._r.hset(self.keys.outbox_state(user), reply_id, json.dumps(record)))
+
+    async def outbox_remove(self, user: str, raw: str, reply_id: str, instead: str = "") -> bool:
+        """Take a delivered (or given up) reply out of the outbox; ``instead`` queues its
+        replacement at the end, in the same atomic step."""
+        k = self.keys
+        keys = [k.outbox(user), k.outbox_state(user)]
+        return bool(await self._do(self._outbox_replace(keys=keys, args=[raw, reply_id, instead])))
 
     # --- recall write queue ----------------------------------------------------------------------
     async def recall_batch(self, user: str, n: int) -> list[str]:
@@ -202,6 +301,11 @@ class RedisStore:
         await self._do(self._r.srem(self.keys.recall_dirty, user))
 
     # --- rate limit, users, aliases ------------------------------------------------------------
+    async def first_rate_notice(self, user: str, window_s: int = 60) -> bool:
+        """True once per window: only the first over-limit message gets a notice."""
+        key = self.keys.rate_notice(user, int(time.time() // window_s))
+        return bool(await self._do(self._r.set(key, "1", nx=True, ex=window_s * 2)))
+
     async def hit_rate(self, user: str, window_s: int = 60) -> int:
         key = self.keys.rate(user, int(time.time() // window_s))
         pipe = self._r.pipeline(transaction=True)
@@ -235,7 +339,8 @@ class RedisStore:
         """Delete every hot key of a user (state, queues, lock excluded)."""
         k = self.keys
         await self._do(self._r.delete(k.state(user), k.outbox(user), k.recall_queue(user),
-                                      k.heartbeat_meta(user)))
+                                      k.heartbeat_meta(user), k.outbox_state(user),
+                                      k.attempts(user)))
         await self._do(self._r.srem(k.users, user))
         await self._do(self._r.zrem(k.heartbeat_due, user))
 

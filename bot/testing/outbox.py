@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 
+from bot.errors import DeliveryError
 from bot.events import Event, Reply
 
 
@@ -29,3 +31,26 @@ class RecordingOutbox:
 
     def texts(self, event_id: str | None = None, kind: str = "message") -> list[str]:
         return [r.text for r in self.replies if r.kind == kind and (event_id is None or r.event_id == event_id)]
+
+
+@dataclass
+class FlakyOutbox(RecordingOutbox):
+    """A recording outbox that fails on cue: ``fail(target, *errors)`` queues errors raised by
+    the next deliveries to that ``reply_to`` ("" = the DM); ``down_until`` fails everything
+    temporarily until that monotonic time. Records every attempt in ``attempts``."""
+
+    attempts: list[Reply] = field(default_factory=list)
+    down_until: float = 0.0
+    _script: dict[str, list[DeliveryError]] = field(default_factory=dict)
+
+    def fail(self, target: str, *errors: DeliveryError) -> None:
+        self._script.setdefault(target, []).extend(errors)
+
+    async def deliver(self, reply: Reply) -> None:
+        self.attempts.append(reply)
+        if time.monotonic() < self.down_until:
+            raise DeliveryError("platform down (500)")
+        queued = self._script.get(reply.reply_to)
+        if queued:
+            raise queued.pop(0)
+        await super().deliver(reply)

@@ -172,7 +172,8 @@ async def test_failed_tool_forces_a_heartbeat(harness: Harness) -> None:
 
 
 async def test_timeout_gives_a_notice_and_keeps_memory(harness: Harness, ) -> None:
-    """An LLM timeout sends a short notice and leaves memory state unchanged."""
+    """An LLM timeout sends a short notice; core memory is unchanged and the FIFO keeps only
+    the person's message followed by what they were told (nothing of the abandoned chain)."""
     harness.fake.push(tool_call("send_message", message="first", request_heartbeat=False))
     await harness.say("first")
     before = (await harness.state()).to_dict()
@@ -180,7 +181,11 @@ async def test_timeout_gives_a_notice_and_keeps_memory(harness: Harness, ) -> No
     ev = await harness.say("second")
     assert harness.outbox.texts(ev.event_id, kind="notice")
     after = (await harness.state()).to_dict()
-    assert after["fifo"] == before["fifo"] and after["human"] == before["human"]
+    assert after["human"] == before["human"]
+    assert after["fifo"][:-2] == before["fifo"]
+    kept, alert = after["fifo"][-2:]
+    assert kept["kind"] == "user_message" and kept["content"].endswith("second")
+    assert alert["kind"] == "system_alert" and "timeout" in alert["content"]
 
 
 async def test_duplicate_event_is_answered_once(harness: Harness) -> None:
