@@ -8,15 +8,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
-
-def safe_text(text: str) -> str:
-    """Text every encoder accepts: lone surrogates (``\\ud800``) become U+FFFD."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-
+from bot.messages import safe_text
 
 EventKind = Literal["user_message", "heartbeat", "system_alert", "login"]
 ReplyKind = Literal["message", "notice", "trace"]

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
+
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def safe_text(text: str) -> str:
+    """Text every encoder accepts: lone surrogates (``\\ud800``, valid in JSON, refused by
+    UTF-8 encoders and tokenizers) become U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
 
 Role = Literal["system", "user", "assistant", "tool"]
 # what a message is, beyond its role
@@ -20,6 +30,9 @@ class ToolCall:
     id: str
     name: str
     arguments: str  # raw JSON text as the model produced it
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "arguments", safe_text(self.arguments))
 
     def to_dict(self) -> dict[str, str]:
         return {"id": self.id, "name": self.name, "arguments": self.arguments}
@@ -35,6 +48,9 @@ class Message:
     tool_calls: list[ToolCall] = field(default_factory=list)
     tool_call_id: str = ""
     name: str = ""  # tool name for tool results; speaker name for imported messages
+
+    def __post_init__(self) -> None:  # model output may carry lone surrogates too
+        self.content = safe_text(self.content)
 
     # --- persistence -----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
