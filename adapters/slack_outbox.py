@@ -30,7 +30,8 @@ FILE_NOTE = "That's a long answer, so here it is as a file."
 META_TYPE = "membot_reply"
 PERMANENT = {"not_in_channel", "channel_not_found", "is_archived", "msg_too_long", "invalid_blocks",
              "no_text", "cannot_dm_bot", "user_not_found", "user_disabled", "restricted_action",
-             "not_allowed_token_type", "invalid_metadata_format", "ekm_access_denied"}
+             "not_allowed_token_type", "invalid_metadata_format", "ekm_access_denied",
+             "invalid_thread_ts", "markdown_text_conflict"}
 _BROADCAST = re.compile(r"<!(here|channel|everyone)(\|[^>]*)?>")
 _GROUP = re.compile(r"<!subteam\^[A-Za-z0-9]+(?:\|@?([^>]*))?>")
 _USER = re.compile(r"<@([UW][A-Za-z0-9]+)(?:\|([^>]*))?>")

@@ -19,8 +19,10 @@ Point the real ``AsyncWebClient(base_url=fake.api_url)`` at it. Emulated:
   ``Retry-After`` header, and every call of that method inside those seconds is limited
   too (as Slack does: retrying early does not help); any other error answers ``{"ok": false, "error": ...}``.
 
-Not emulated: Slack's per-method rate tiers (only injected 429s), message storage and
-history, edits/deletes, scopes, Enterprise Grid, the legacy ``files.upload``.
+- ``conversations.history`` / ``conversations.replies``: the accepted posts of a channel or
+  thread, newest first, with their ``metadata`` when ``include_all_metadata`` is set.
+
+Not emulated: Slack's per-method rate tiers (only injected 429s), edits/deletes, scopes, Enterprise Grid, the legacy ``files.upload``.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ _TEXT_TYPES = {"plain_text", "mrkdwn"}
 class Failure:
     error: str
     retry_after: int | None = None
+    status: int = 200  # an HTTP 5xx for server trouble (internal_error, service_unavailable)
 
 
 class SlackApiProblem(Exception):
@@ -201,10 +204,12 @@ class FakeSlack:
     def response_url(self, name: str = "1") -> str:
         return f"{self.url}/respond/{name}"
 
-    def fail(self, method: str, error: str, times: int = 1, retry_after: int | None = None) -> None:
-        """Answer the next ``times`` calls of ``method`` with ``error`` (429 for ratelimited)."""
+    def fail(self, method: str, error: str, times: int = 1, retry_after: int | None = None,
+             status: int = 200) -> None:
+        """Answer the next ``times`` calls of ``method`` with ``error`` (429 for ratelimited,
+        ``status`` for others, e.g. 500)."""
         for _ in range(times):
-            self._failures[method].append(Failure(error, retry_after))
+            self._failures[method].append(Failure(error, retry_after, status))
 
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         return [params for m, params in self.calls if m == method]
@@ -253,7 +258,7 @@ class FakeSlack:
                                               time.monotonic() + retry_after)
             return web.json_response(body, status=429,
                                      headers={"Retry-After": str(retry_after)})
-        return web.json_response(body)
+        return web.json_response(body, status=failure.status)
 
     def _check_token(self, method: str, auth: str, params: dict[str, Any]) -> None:
         token = auth.removeprefix("Bearer ").strip() or str(params.get("token") or "")
@@ -287,6 +292,8 @@ class FakeSlack:
         if method == "conversations.info":
             ch = self._channel(params.get("channel"))
             return {"channel": {"id": ch, "name": self.channels.get(ch, ""), "is_im": ch[0] == "D"}}
+        if method in ("conversations.history", "conversations.replies"):
+            return {"messages": self.history(params), "has_more": False}
         if method == "conversations.open":
             return {"channel": {"id": f"D{params.get('users')}"}}
         if method == "files.getUploadURLExternal":
@@ -295,6 +302,24 @@ class FakeSlack:
             self._channel(params.get("channel_id"))
             return {"files": [{"id": "F1", "title": "file"}]}
         return {}
+
+    def history(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Accepted posts of a conversation (or of one thread), newest first, with their
+        ``metadata`` when ``include_all_metadata`` is asked for."""
+        channel, thread = str(params.get("channel") or ""), params.get("ts")
+        with_meta = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        out = []
+        for p in reversed(self.posts()):
+            ch = str(p.get("channel") or "")
+            ch = f"D{ch}" if ch.startswith(("U", "W")) else ch  # a user id posts to the app DM
+            if ch != channel or (thread and p.get("thread_ts") != thread):
+                continue
+            msg: dict[str, Any] = {"type": "message", "text": p.get("markdown_text") or p.get("text")}
+            meta = p.get("metadata")
+            if with_meta and meta:
+                msg["metadata"] = json.loads(meta) if isinstance(meta, str) else meta
+            out.append(msg)
+        return out[: int(params.get("limit") or 100)]
 
     async def _respond(self, request: web.Request) -> web.Response:
         name = request.match_info["id"]

@@ -9,8 +9,9 @@ import hmac
 import json
 import logging
 import time
+from pathlib import Path
+from typing import Any
 
-import aiohttp
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -19,8 +20,9 @@ from adapters.slack_outbox import SlackOutbox, defuse
 from bot.errors import DeliveryError
 from bot.events import Reply, UserRef
 from bot.testing.fake_openai import tool_call
+from bot.testing.slack_api import FakeSlack
+from bot.testing.slack_payloads import SECRET, dm, event_body
 from tests.adapters.conftest import SlackEnv
-from tests.adapters.fake_slack import SECRET, FakeSlack, dm, event_body
 
 USER = UserRef("slack", "U1", "T1")
 
@@ -79,8 +81,8 @@ async def test_lone_surrogate_is_sanitized_and_answered(slack: SlackEnv) -> None
     body = json.dumps(json.loads(event_body(dm("odd \ud800 char"))))  # \ud800 stays escaped
     assert "\\ud800" in body
     assert await slack.post(body) == 200
-    await slack.api.wait(lambda: len(slack.api.calls_to("chat.postMessage")) == 1)
-    post = slack.api.calls_to("chat.postMessage")[0]
+    await slack.api.wait(lambda: len(slack.api.posts()) == 1)
+    post = slack.api.posts()[0]
     assert post["markdown_text"] == "echo \ufffd back"
     assert "odd \ufffd char" in slack.fake.requests[0]["messages"][-1]["content"]
 
@@ -92,86 +94,70 @@ def test_mentions_in_model_output_are_defused() -> None:
     assert "<" not in out
 
 
-class ScriptedSlack(FakeSlack):
-    """The fake Web API with chat.postMessage answers scripted per call (status, error)."""
-
-    def __init__(self, script: list[tuple[int, str, dict[str, str]]]) -> None:
-        super().__init__()
-        self.script = script
-
-    async def _api(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
-        method = request.match_info["method"]
-        if method == "chat.postMessage" and self.script:
-            status, err, headers = self.script.pop(0)
-            params = await request.json() if request.content_type == "application/json" else {}
-            self.calls.append(("chat.postMessage!failed", dict(params)))
-            return aiohttp.web.json_response({"ok": False, "error": err}, status=status, headers=headers)
-        if method == "conversations.replies":
-            self.calls.append((method, dict(request.query)))
-            msgs = [{"ts": "1", "metadata": p.get("metadata")} for m, p in self.calls
-                    if m == "chat.postMessage" and p.get("metadata")]
-            return aiohttp.web.json_response({"ok": True, "messages": msgs})
-        return await super()._api(request)
-
-
 @pytest.mark.parametrize(("status", "error", "permanent"), [
     (200, "not_in_channel", True), (200, "channel_not_found", True), (200, "is_archived", True),
     (200, "msg_too_long", True), (200, "invalid_blocks", True), (500, "internal_error", False),
     (200, "fatal_error", False)])
 async def test_slack_errors_are_classified(status: int, error: str, permanent: bool) -> None:
     """Slack errors a retry cannot fix are permanent; 5xx and server trouble are temporary."""
-    async with ScriptedSlack([(status, error, {})] * 3) as api:
+    async with FakeSlack() as api:
+        api.fail("chat.postMessage", error, times=3, status=status)
         client = AsyncWebClient(token="xoxb-test", base_url=api.api_url, retry_handlers=[])
         with pytest.raises(DeliveryError) as info:
-            await SlackOutbox(client).deliver(Reply(user=USER, text="hi", reply_to="C1:1.0"))
+            await SlackOutbox(client).deliver(Reply(user=USER, text="hi", reply_to="C1:1700000000.000100"))
         assert info.value.permanent is permanent
+
+
+def _client(api: FakeSlack) -> AsyncWebClient:
+    from adapters.slack_adapter import web_client
+    from tests.conftest import make_settings
+
+    settings = make_settings(Path("/tmp"), "http://127.0.0.1:9/v1", slack_bot_token="xoxb-t",
+                             slack_api_url=api.api_url)
+    return web_client(settings)
 
 
 async def test_slack_429_is_waited_out_by_the_sdk_then_temporary() -> None:
     """The web client built for membot waits out one 429 (Retry-After) itself; a second 429
     becomes a temporary DeliveryError carrying Retry-After."""
-    from adapters.slack_adapter import web_client
-    from tests.conftest import make_settings
-
-    async with ScriptedSlack([(429, "ratelimited", {"Retry-After": "1"})]) as api:
-        settings = make_settings(__import__("pathlib").Path("/tmp"), "http://127.0.0.1:9/v1",
-                                 slack_bot_token="xoxb-t", slack_api_url=api.api_url)
-        outbox = SlackOutbox(web_client(settings))
-        await outbox.deliver(Reply(user=USER, text="hi", reply_to="C1:1.0"))
-        assert len(api.calls_to("chat.postMessage")) == 1
-    async with ScriptedSlack([(429, "ratelimited", {"Retry-After": "2"})] * 2) as api:
-        settings = make_settings(__import__("pathlib").Path("/tmp"), "http://127.0.0.1:9/v1",
-                                 slack_bot_token="xoxb-t", slack_api_url=api.api_url)
+    async with FakeSlack() as api:
+        api.fail("chat.postMessage", "ratelimited", retry_after=1)
+        await SlackOutbox(_client(api)).deliver(Reply(user=USER, text="hi", reply_to="C1:1700000000.000100"))
+        assert len(api.posts()) == 1
+    async with FakeSlack() as api:
+        api.fail("chat.postMessage", "ratelimited", times=2, retry_after=2)
         with pytest.raises(DeliveryError) as info:
-            await SlackOutbox(web_client(settings)).deliver(Reply(user=USER, text="hi", reply_to="C1:1.0"))
+            await SlackOutbox(_client(api)).deliver(Reply(user=USER, text="hi", reply_to="C1:1700000000.000100"))
         assert not info.value.permanent and info.value.retry_after == 2.0
 
 
 async def test_chunk_failure_reports_progress_and_resend_skips_posted_parts() -> None:
-    """A 500 on part 2 reports one part done; a re-send after a crash finds part 1 by its
-    metadata in the thread and posts only the rest — part 1 is never posted twice."""
-    async with ScriptedSlack([]) as api:
+    """A 500 on a later part reports the parts done; a re-send after a crash finds them by
+    their metadata in the thread and posts only the rest — nothing is posted twice."""
+    async with FakeSlack() as api:
         client = AsyncWebClient(token="xoxb-test", base_url=api.api_url, retry_handlers=[])
         outbox = SlackOutbox(client, limit=40)
         text = " ".join(f"word{i:02d}" for i in range(14))
         chunks = split_message(text, 40)
         assert len(chunks) >= 3
-        reply = Reply(user=USER, text=text, reply_to="C1:1.0", event_id="e9")
-        original = api._answer
+        reply = Reply(user=USER, text=text, reply_to="C1:1700000000.000100", event_id="e9")
+        api.answer_before = api.answer
 
-        def fail_second(method: str, params: dict[str, object]) -> dict[str, object]:
-            if method == "chat.postMessage" and len(api.calls_to("chat.postMessage")) == 2:
-                api.script.append((500, "internal_error", {}))
-            return original(method, params)
+        def fail_third(method: str, params: dict[str, Any]) -> dict[str, Any]:
+            if method == "chat.postMessage" and len(api.posts()) == 2:
+                api.fail("chat.postMessage", "internal_error", status=500)
+            return api.answer_before(method, params)
 
-        api._answer = fail_second  # type: ignore[method-assign]
+        api.answer = fail_third  # type: ignore[method-assign]
+        await outbox.deliver(Reply(user=USER, text="warm-up", reply_to="C1:1700000000.000100"))
+        api.calls.clear()
         with pytest.raises(DeliveryError) as info:
             await outbox.deliver(reply)
-        assert info.value.parts_done == 2
-        api._answer = original  # type: ignore[method-assign]
+        assert 1 <= info.value.parts_done < len(chunks)
+        api.answer = api.answer_before  # type: ignore[method-assign]
         from dataclasses import replace
         await outbox.deliver(replace(reply, part=0, resend=True))  # as after a crash
-        texts = [p["markdown_text"] for p in api.calls_to("chat.postMessage")]
+        texts = [p["markdown_text"] for p in api.posts()]
         assert texts == chunks
         assert api.calls_to("conversations.replies")
 
@@ -183,7 +169,7 @@ async def test_rate_limit_notice_once_per_window(slack: SlackEnv) -> None:
     slack.fake.push(tool_call("send_message", message="ok", request_heartbeat=False))
     for i in range(6):
         assert await slack.post(event_body(dm(f"m{i}", ts=f"1700000000.00{i}100"), event_id=f"E{i}")) == 200
-    await slack.api.wait(lambda: len(slack.api.calls_to("chat.postMessage")) >= 2)
+    await slack.api.wait(lambda: len(slack.api.posts()) >= 2)
     await asyncio.sleep(0.5)
-    texts = [p["markdown_text"] for p in slack.api.calls_to("chat.postMessage")]
+    texts = [p["markdown_text"] for p in slack.api.posts()]
     assert texts.count("ok") == 1 and len(texts) == 2
