@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from bot.messages import Message
+from bot.messages import Message, safe_text
 from bot.protocols import INDEX_KEY, Collection, Embedder, Hit, MemoryItem, SearchMode, VectorStore
 
 CONTEXT_GAP_S = 6 * 3600.0  # turns further apart are separate conversations
@@ -135,7 +135,7 @@ class LongTermMemory:
         if not items:
             return
         todo = [i for i, item in enumerate(items) if wants_vector(item)]
-        texts = await self._index_texts(collection, [items[i] for i in todo])
+        texts = [safe_text(t) for t in await self._index_texts(collection, [items[i] for i in todo])]
         dense = await self.embedder.embed(texts)
         vectors: list[Sequence[float]] = [[] for _ in items]
         indexed = list(items)
@@ -201,6 +201,7 @@ class LongTermMemory:
         """Best matches of one user's items. ``since``/``until`` filter; ``prefer`` is a
         soft window: the ranking within it is fused with the plain one, so items from then
         rank higher without hiding the rest."""
+        query = safe_text(query)  # model output may hold lone surrogates; encoders refuse them
         vector = None
         if mode != "sparse":
             vector = (await self.embedder.embed([query]))[0]

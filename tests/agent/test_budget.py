@@ -80,7 +80,8 @@ async def test_an_impossible_prompt_is_never_sent(tmp_path: Path, fake_llm: Fake
         assert fake_llm.requests == []
         notice = outbox.texts(ev.event_id, kind="notice")
         assert len(notice) == 1 and "LLM_CONTEXT_WINDOW" in notice[0]
-        assert (await h.state()).fifo == []
+        # the person's message is kept (for /retry), followed by what they were told
+        assert [m.kind for m in (await h.state()).fifo] == ["user_message", "system_alert"]
     finally:
         await svc.stop()
 

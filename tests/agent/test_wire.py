@@ -109,7 +109,8 @@ async def test_rejected_request_is_not_retried_and_says_so(harness: Harness) -> 
     assert len(harness.fake.requests) == 1
     notice = harness.outbox.texts(ev.event_id, kind="notice")
     assert len(notice) == 1 and "refused my request" in notice[0]
-    assert (await harness.state()).fifo == []
+    # the person's message is kept (for /retry), followed by what they were told
+    assert [m.kind for m in (await harness.state()).fifo] == ["user_message", "system_alert"]
 
 
 async def test_every_step_call_sends_the_reply_reserve(harness: Harness) -> None:

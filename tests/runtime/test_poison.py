@@ -31,7 +31,8 @@ class PoisonLLM:
 
     async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None,
                        *, max_tokens: int | None = None) -> Completion:
-        last = next(m for m in reversed(messages) if m["role"] == "user")
+        last = next(m for m in reversed(messages)
+                    if m["role"] == "user" and str(m.get("content")).startswith("[user"))
         if "poison" in str(last.get("content")):
             self.poison_calls += 1
             raise OverflowError("date value out of range")
