@@ -10,6 +10,8 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from adapters.cli_deadletters import cmd_dead_letters
+from adapters.cli_deadletters import register as register_dead_letters
 from adapters.cli_knowledge import cmd_knowledge
 from adapters.cli_knowledge import register as register_knowledge
 from bot.config import Settings, load_settings
@@ -70,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--user", required=True, metavar="KEY", help="user key")
 
     register_knowledge(sub)
+    register_dead_letters(sub)
 
     hb = sub.add_parser("heartbeat", help="trigger one heartbeat for a user now",
                         description="Queue a reflection heartbeat for KEY through the user's "
@@ -127,6 +130,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await _with_service(settings, lambda svc: cmd_memory(svc, args), live_ok=True)
     if args.command == "knowledge":
         return await _with_service(settings, lambda svc: cmd_knowledge(svc, args))
+    if args.command == "dead-letters":
+        return await _with_service(settings, lambda svc: cmd_dead_letters(svc, args))
     if args.command == "heartbeat":
         return await cmd_heartbeat(settings, args.user)
     if args.command == "doctor":
