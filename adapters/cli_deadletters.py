@@ -27,7 +27,7 @@ async def cmd_dead_letters(svc: Any, args: argparse.Namespace) -> int:
 
     letters = DeadLetters(svc.redis)
     if args.action == "list":
-        entries = await letters.list()
+        entries = await letters.listing()
         for e in entries:
             if args.json:
                 print(json.dumps(e, ensure_ascii=False))

@@ -48,6 +48,7 @@ class Message:
     tool_calls: list[ToolCall] = field(default_factory=list)
     tool_call_id: str = ""
     name: str = ""  # tool name for tool results; speaker name for imported messages
+    event_id: str = ""  # the platform event a user message came from (dedupe after a Redis loss)
 
     def __post_init__(self) -> None:  # model output may carry lone surrogates too
         self.content = safe_text(self.content)
@@ -62,6 +63,8 @@ class Message:
             d["tool_call_id"] = self.tool_call_id
         if self.name:
             d["name"] = self.name
+        if self.event_id:
+            d["event_id"] = self.event_id
         return d
 
     @classmethod
@@ -70,6 +73,7 @@ class Message:
             role=d["role"], content=d.get("content", ""), kind=d["kind"], ts=float(d["ts"]),
             id=d["id"], tool_calls=[ToolCall(**c) for c in d.get("tool_calls", [])],
             tool_call_id=d.get("tool_call_id", ""), name=d.get("name", ""),
+            event_id=d.get("event_id", ""),
         )
 
     # --- the LLM's view ----------------------------------------------------------------------

@@ -72,7 +72,7 @@ def event_message(event: Event, gap_s: float | None = None) -> Message:
         text = f"[login {when}] {event.text}"
     else:
         text = f"[alert {when}] {event.text}"
-    return Message(role="user", content=text, kind=event.kind, ts=event.ts)
+    return Message(role="user", content=text, kind=event.kind, ts=event.ts, event_id=event.event_id)
 
 
 def _ago(seconds: float) -> str:

@@ -37,7 +37,8 @@ _HEADER = re.compile(r"^\[user(?: ([^,\]]+))?, [^\]]*\]\s*")  # bot.agent.loop.e
 
 def recall_item(user: str, msg: Message) -> MemoryItem:
     # the optional fields of the message's own serialization (item_message reverses it)
-    meta = {k: v for k, v in msg.to_dict().items() if k in ("tool_calls", "tool_call_id", "name")}
+    meta = {k: v for k, v in msg.to_dict().items() if k in ("tool_calls", "tool_call_id", "name",
+                                                                     "event_id")}
     return MemoryItem(id=msg.id, user=user, text=msg.content, ts=msg.ts, role=msg.role,
                       kind=msg.kind, meta=meta)
 

@@ -32,7 +32,7 @@ class DeadLetters:
                 out.append((raw, {"id": "?", "kind": "unreadable", "raw": raw}))
         return out
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def listing(self) -> list[dict[str, Any]]:
         """Entries without their raw payload, plus a short preview of what it was."""
         return [{k: v for k, v in e.items() if k != "raw"} | {"what": _preview(e)}
                 for _, e in await self.entries()]

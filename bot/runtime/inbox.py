@@ -222,7 +222,7 @@ class Inbox:
         started = time.perf_counter()
         try:
             state = await self.states.load(user)
-            if event.event_id in state.processed:  # committed before; only replies may be left
+            if event.event_id in state.processed or await self._seen_durably(user, state, event):
                 await self.redis.drop_inbox_head(user, raw)
                 return "done", None
             try:
@@ -244,6 +244,19 @@ class Inbox:
             except Exception:
                 log.exception("step hook failed")
         return "done", event
+
+    async def _seen_durably(self, user: str, state: AgentState, event: Event) -> bool:
+        """A user message no newer than the last one processed may be a platform's replay
+        after Redis lost its dedupe marks: recall storage knows (its items carry the event
+        id). New messages skip the lookup."""
+        if event.kind != "user_message" or not state.last_seen or event.ts > state.last_seen:
+            return False
+        items = await self.states.memory.by_time("recall", user, since=event.ts - 0.001,
+                                                 until=event.ts + 0.001, limit=20)
+        if any(i.meta.get("event_id") == event.event_id for i in items):
+            log.info("replay of an event answered before (found in recall); skipped")
+            return True
+        return False
 
     async def _failed(self, user: str, token: str, raw: str, event: Event, exc: Exception,
                       attempt: int) -> Outcome:

@@ -31,7 +31,7 @@ async def test_retry_of_a_dead_event_answers_it(harness: Harness) -> None:
     ev = _event("please answer")
     await harness.svc.redis.add_dead_letter(dead_letter("event", ev.key, ev.to_json(), "boom", 3))
     letters = DeadLetters(harness.svc.redis)
-    [entry] = await letters.list()
+    [entry] = await letters.listing()
     assert entry["kind"] == "event" and "please answer" in entry["what"] and "raw" not in entry
     harness.fake.push(tool_call("send_message", message="answered now", request_heartbeat=False))
     assert await letters.retry([entry["id"]]) == 1
@@ -39,7 +39,7 @@ async def test_retry_of_a_dead_event_answers_it(harness: Harness) -> None:
     while not harness.outbox.texts() and time.monotonic() < deadline:
         await __import__("asyncio").sleep(0.05)
     assert harness.outbox.texts() == ["answered now"]
-    assert await letters.list() == []
+    assert await letters.listing() == []
 
 
 async def test_retry_of_a_dead_reply_delivers_it(harness: Harness) -> None:
@@ -59,14 +59,14 @@ async def test_drop_and_bad_ids(harness: Harness) -> None:
     """Drop removes the named entry; unknown ids or no ids are refused and change nothing."""
     letters = DeadLetters(harness.svc.redis)
     await harness.svc.redis.add_dead_letter(dead_letter("event", "k", _event("x").to_json(), "e", 3))
-    [entry] = await letters.list()
+    [entry] = await letters.listing()
     with pytest.raises(AdminError):
         await letters.drop(["nope"])
     with pytest.raises(AdminError):
         await letters.retry([])
-    assert len(await letters.list()) == 1
+    assert len(await letters.listing()) == 1
     assert await letters.drop([entry["id"]]) == 1
-    assert await letters.list() == []
+    assert await letters.listing() == []
 
 
 def test_cli_lists_and_drops(cli_env: dict[str, str]) -> None:
