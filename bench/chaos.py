@@ -232,6 +232,7 @@ class Chaos:
         self.rng = random.Random(args.seed)
         self.ledger = Ledger()
         self.kills: list[float] = []
+        self.restarts: list[float] = []  # kill -> the new process listening
         self.flush_replays: list[Msg] = []
         self.replay_dupes = 0
         self.gate = asyncio.Event()
@@ -306,6 +307,7 @@ class Chaos:
             self.kills.append(time.monotonic())
             bot.start()
             await bot.ready()
+            self.restarts.append(time.monotonic() - self.kills[-1])
 
     async def flusher(self, http: aiohttp.ClientSession, port: int, redis: RedisServer,
                       api: ChaosSlack) -> None:
@@ -395,6 +397,9 @@ class Chaos:
               f"stuck users {len(stuck)}")
         print(f"  recovery after each kill (s): {', '.join(f'{r:.1f}' for r in rec) or '-'}"
               + (f"  max {max(rec):.1f}" if rec else ""))
+        if self.restarts:
+            print(f"  of which process restart (kill -> listening) (s): "
+                  f"{', '.join(f'{r:.1f}' for r in self.restarts)}")
         print(f"  dead-lettered {dead}  replays after the flush answered again "
               f"{self.replay_dupes}/{len(self.flush_replays)}")
         if latency:
@@ -407,6 +412,8 @@ class Chaos:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import logging
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)  # the killed bot's cut requests
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--users", type=int, default=50)
     p.add_argument("--messages", type=int, default=1000)

@@ -49,6 +49,7 @@ class StepResult:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     tools: list[tuple[str, bool]] = field(default_factory=list)  # (tool name, ok) in order
+    writes: list[dict[str, Any]] = field(default_factory=list)  # staged durable tool writes
     failed: str = ""  # "timeout" | "unavailable" | "rejected" | "overflow" when abandoned
     empty: int = 0  # model answers that said nothing (no text, no tool call)
 
@@ -203,6 +204,8 @@ class Agent:
                 self._reply(result, event, f"{call.name}({call.arguments}) -> {outcome.text}", "trace")
             again = again or outcome.heartbeat
         result.core_changed = result.core_changed or ctx.core_changed
+        result.writes.extend(ctx.staged)  # committed with the step, dropped if it is abandoned
+        ctx.staged.clear()
         return again
 
     def _deliver(self, ctx: ToolContext, result: StepResult, event: Event, text: str) -> None:

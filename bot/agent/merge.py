@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.agent.toolcontext import ToolContext
 from bot.errors import ToolError
-from bot.memory.longterm import LongTermMemory, embed_text
+from bot.memory.longterm import LongTermMemory, archival_item, embed_text
 from bot.messages import stamp
 from bot.protocols import MemoryItem
 
@@ -93,8 +93,9 @@ async def merge(ctx: ToolContext, a: dict[str, Any]) -> str:
     content = a.get("content", "").strip()
     if not content:
         raise ToolError("content (the merged note) is empty")
-    await ctx.memory.insert_archival(user, content, ts=ctx.now)  # insert first: a crash keeps both
-    n = await ctx.memory.store.delete("archival", user, [i.id for i in old])
+    ctx.stage_archival(archival_item(user, content, ts=ctx.now))  # both go out at commit,
+    ctx.stage_archival_delete([i.id for i in old])  # insert first: a crash keeps both
+    n = len(old)
     ctx.state.n_archival = max(0, ctx.state.n_archival + 1 - n)
     ctx.state.last_edit = ctx.now
     return f"Merged {n} notes into one."

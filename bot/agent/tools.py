@@ -18,6 +18,7 @@ from bot.errors import KnowledgeError, ToolError
 from bot.knowledge import render as knowledge_render
 from bot.knowledge.scopes import scopes_of
 from bot.memory import search
+from bot.memory.longterm import archival_item
 from bot.messages import ToolCall
 
 
@@ -88,7 +89,7 @@ async def _archival_insert(ctx: ToolContext, a: dict[str, Any]) -> str:
     text = a["content"].strip()
     if not text:
         raise ToolError("content is empty")
-    await ctx.memory.insert_archival(ctx.state.user, text)
+    ctx.stage_archival(archival_item(ctx.state.user, text, ts=ctx.now))  # written at commit
     ctx.state.last_edit = ctx.now
     ctx.state.n_archival += 1
     return "Saved to archival memory."

@@ -20,6 +20,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 from bot.messages import Message, safe_text
 from bot.protocols import INDEX_KEY, Collection, Embedder, Hit, MemoryItem, SearchMode, VectorStore
@@ -41,6 +42,11 @@ def recall_item(user: str, msg: Message) -> MemoryItem:
                                                                      "event_id")}
     return MemoryItem(id=msg.id, user=user, text=msg.content, ts=msg.ts, role=msg.role,
                       kind=msg.kind, meta=meta)
+
+
+def archival_item(user: str, text: str, source: str = "agent", ts: float | None = None) -> MemoryItem:
+    return MemoryItem(id=uuid.uuid4().hex, user=user, text=text,
+                      ts=time.time() if ts is None else ts, role=source, kind="passage")
 
 
 def item_message(item: MemoryItem) -> Message:
@@ -181,10 +187,17 @@ class LongTermMemory:
 
     async def insert_archival(self, user: str, text: str, source: str = "agent",
                               ts: float | None = None) -> str:
-        item = MemoryItem(id=uuid.uuid4().hex, user=user, text=text,
-                          ts=time.time() if ts is None else ts, role=source, kind="passage")
+        item = archival_item(user, text, source, ts)
         await self.write("archival", [item])
         return item.id
+
+    async def apply(self, op: dict[str, Any]) -> None:
+        """Carry out a durable write a step staged (see ``bot.agent.toolcontext``)."""
+        collection: Collection = "archival" if op.get("collection") == "archival" else "recall"
+        if op.get("op") == "upsert":
+            await self.write(collection, [MemoryItem(**op["item"])])
+        elif op.get("op") == "delete":
+            await self.store.delete(collection, str(op["user"]), [str(i) for i in op["ids"]])
 
     async def search(
         self,

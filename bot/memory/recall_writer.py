@@ -1,7 +1,7 @@
 """Writes committed messages into recall storage off the reply's critical path.
 
 A step's commit queues its messages in a per-user Redis list (atomically with the
-state). This writer drains those lists in batches across users: one embedding call per
+state), and the durable writes its tools staged (archival inserts/deletes, ``{"op": ...}``). This writer drains those lists in batches across users: one embedding call per
 batch, one upsert, then trims what was written. Point ids are message ids, so a batch
 written twice (crash between upsert and trim) is harmless.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from typing import Any
 
 from bot.memory.longterm import LongTermMemory
 from bot.protocols import MemoryItem
@@ -60,6 +61,7 @@ class RecallWriter:
         self._dirty.clear()
         taken: list[tuple[str, int]] = []
         items: list[MemoryItem] = []
+        ops: list[dict[str, Any]] = []
         for user in users:
             room = self.batch - len(items)
             if room <= 0:
@@ -67,9 +69,16 @@ class RecallWriter:
                 continue
             raws = await self.redis.recall_batch(user, room)
             taken.append((user, len(raws)))
-            items.extend(MemoryItem(**json.loads(r)) for r in raws)
+            for r in raws:
+                d = json.loads(r)
+                if "op" in d:
+                    ops.append(d)
+                else:
+                    items.append(MemoryItem(**d))
         if items:
             await self.memory.write("recall", items)
+        for op in ops:  # staged tool writes (archival), in commit order
+            await self.memory.apply(op)
         for user, n in taken:
             remaining = await self.redis.recall_trim(user, n) if n else await self.redis.recall_pending(user)
             if remaining:

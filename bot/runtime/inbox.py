@@ -300,11 +300,22 @@ class Inbox:
         ok = await self.redis.commit(
             user, token, json.dumps(state.to_dict()), event_id=event.event_id,
             replies=[r.to_json() for r in result.replies],
-            recall=[json.dumps(recall_item(user, m).__dict__) for m in result.new_messages],
+            recall=[json.dumps(recall_item(user, m).__dict__) for m in result.new_messages]
+            + [json.dumps(w) for w in result.writes],
         )
-        if ok and result.new_messages:
+        if ok and (result.new_messages or result.writes):
             self.writer.kick(user)
+        if ok and result.writes:  # now, for the next step's searches; the queued copy (for a
+            await self._apply_writes(result)  # crash right here) repeats them harmlessly
         return ok
+
+    async def _apply_writes(self, result: StepResult) -> None:
+        for op in result.writes:
+            try:
+                await self.states.memory.apply(op)
+            except Exception as exc:  # the recall writer retries the queued copy
+                log.warning("staged write deferred to the recall writer: %s", type(exc).__name__)
+                return
 
     async def deliver_outbox(self, user: str) -> bool:
         """Deliver queued replies now (tests, tools). True when the outbox is empty after."""

@@ -297,6 +297,8 @@ async def _merge(h: Harness, user: str = "alice", **args: str) -> tools.ToolOutc
     ctx = ToolContext(state=state, memory=h.svc.memory, settings=h.svc.settings,
                             event=Event(kind="heartbeat", user=UserRef("test", user, "g1")))
     out = await tools.execute(ToolCall("c1", "archival_memory_merge", json.dumps(args)), ctx)
+    for op in ctx.staged:  # what the step's commit does with the tool's staged writes
+        await h.svc.memory.apply(op)
     await h.svc.states.save(state)
     return out
 
