@@ -4,10 +4,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +14,8 @@ from bot.events import Channel, Event, Reply, UserRef
 from bot.ops.deadletters import DeadLetters
 from bot.runtime.delivery import dead_letter
 from bot.testing.fake_openai import tool_call
-from tests.conftest import REPO, Harness
+from tests.conftest import Harness
+from tests.test_cli import cli_env, membot  # noqa: F401 (the CLI tests' fixture)
 
 
 def _event(text: str) -> Event:
@@ -69,7 +67,7 @@ async def test_drop_and_bad_ids(harness: Harness) -> None:
     assert await letters.listing() == []
 
 
-def test_cli_lists_and_drops(cli_env: dict[str, str]) -> None:
+def test_cli_lists_and_drops(cli_env: dict[str, str]) -> None:  # noqa: F811
     """`membot dead-letters list --json` shows entries; `drop --all` empties the list."""
     import redis as redis_lib
 
@@ -78,9 +76,7 @@ def test_cli_lists_and_drops(cli_env: dict[str, str]) -> None:
             dead_letter("event", "test:g1:alice", _event("stuck msg").to_json(), "OverflowError: x", 3))
 
     def run(*args: str) -> Any:
-        return subprocess.run([sys.executable, "-m", "adapters.cli", "--env-file", "/nonexistent",
-                               "dead-letters", *args], capture_output=True, text=True, timeout=120,
-                              cwd=REPO, env=cli_env)
+        return membot(["dead-letters", *args], cli_env, timeout=120)
     listed = run("list", "--json")
     assert listed.returncode == 0, listed.stderr
     [line] = listed.stdout.strip().splitlines()
@@ -90,21 +86,3 @@ def test_cli_lists_and_drops(cli_env: dict[str, str]) -> None:
     dropped = run("drop", "--all")
     assert dropped.returncode == 0 and "dropped 1" in dropped.stdout
     assert run("list").stdout.strip() == "no dead letters"
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path) -> Any:
-    import os
-    import uuid
-
-    from tests.conftest import MODEL_DIR, REDIS_URL, TIKTOKEN_DIR
-    prefix = f"t{uuid.uuid4().hex[:12]}"
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("LLM_", "OPENAI_", "DISCORD_", "SLACK_", "QDRANT_", "EMBEDDING_", "REDIS_"))}
-    yield {**base, "REDIS_URL": REDIS_URL, "REDIS_PREFIX": prefix, "QDRANT_PATH": str(tmp_path / "q"),
-           "EMBEDDING_MODEL_PATH": str(MODEL_DIR), "TIKTOKEN_CACHE_DIR": str(TIKTOKEN_DIR),
-           "LOG_LEVEL": "WARNING"}
-    import redis as redis_lib
-    r = redis_lib.Redis.from_url(REDIS_URL)
-    for key in r.scan_iter(match=f"{prefix}:*"):
-        r.delete(key)
