@@ -187,14 +187,15 @@ class RedisServer:
 class Membot:
     """``membot run`` in Slack HTTP mode, started, SIGKILLed and restarted."""
 
-    def __init__(self, env: dict[str, str], port: int, log_dir: Path) -> None:
-        self.env, self.port, self.log_dir = env, port, log_dir
+    def __init__(self, env: dict[str, str], port: int, log_dir: Path, name: str = "a") -> None:
+        self.env, self.port, self.log_dir, self.name = env, port, log_dir, name
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.alive = False
 
     def start(self) -> None:
         self.starts += 1
-        log = open(self.log_dir / f"membot-{self.starts}.log", "wb")  # noqa: SIM115 (owned by the child)
+        log = open(self.log_dir / f"membot-{self.name}{self.starts}.log", "wb")  # noqa: SIM115 (owned by the child)
         self.proc = subprocess.Popen([sys.executable, "-m", "adapters.cli", "--env-file", "/nonexistent",
                                       "run"], cwd=REPO, env=self.env, stdout=log, stderr=log)
 
@@ -206,12 +207,14 @@ class Membot:
             try:
                 _, w = await asyncio.open_connection("127.0.0.1", self.port)
                 w.close()
+                self.alive = True
                 return
             except OSError:
                 await asyncio.sleep(0.1)
         raise RuntimeError("membot did not start listening")
 
     def kill(self) -> None:
+        self.alive = False
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
@@ -237,14 +240,16 @@ class Chaos:
         self.replay_dupes = 0
         self.gate = asyncio.Event()
         self.gate.set()
+        self.bots: list[Membot] = []
 
-    def env(self, tmp: Path, redis_port: int, llm_url: str, api_url: str, port: int) -> dict[str, str]:
+    def env(self, tmp: Path, redis_port: int, llm_url: str, api_url: str, port: int,
+            name: str) -> dict[str, str]:
         keep = {k: v for k, v in os.environ.items()
                 if not k.startswith(("LLM_", "OPENAI_", "DISCORD_", "SLACK_", "QDRANT_", "REDIS_"))}
         return {**keep, "LLM_BASE_URL": llm_url, "LLM_API_KEY": "chaos", "LLM_MODEL": "fake-model",
                 "LLM_TIMEOUT_S": str(LLM_TIMEOUT_S), "LLM_MAX_RETRIES": "1",
                 "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "REDIS_PREFIX": "chaos",
-                "QDRANT_PATH": str(tmp / "qdrant"), "SLACK_MODE": "http", "SLACK_PORT": str(port),
+                "QDRANT_PATH": str(tmp / f"qdrant-{name}"), "SLACK_MODE": "http", "SLACK_PORT": str(port),
                 "SLACK_BOT_TOKEN": "xoxb-chaos", "SLACK_SIGNING_SECRET": SECRET,
                 "SLACK_API_URL": api_url, "HEARTBEAT_ENABLED": "false", "RATE_LIMIT_PER_MINUTE": "0",
                 "WORKERS": "16", "STEP_TIMEOUT_S": "30", "LOCK_LEASE_S": str(self.args.lease),
@@ -268,6 +273,11 @@ class Chaos:
             out.append(Msg(token, user, str(ev["channel"]), ts, eid, event_body(ev, event_id=eid)))
         return out
 
+    def pick(self) -> int:
+        """The port of a live replica (like a load balancer), or of any when none is up."""
+        live = [b.port for b in self.bots if b.alive] or [b.port for b in self.bots]
+        return self.rng.choice(live)
+
     async def post(self, http: aiohttp.ClientSession, port: int, m: Msg, retry: int) -> bool:
         headers = signed_headers(m.body, "application/json")
         if retry:
@@ -279,37 +289,38 @@ class Chaos:
         except (aiohttp.ClientError, TimeoutError, OSError):
             return False
 
-    async def send(self, http: aiohttp.ClientSession, port: int, m: Msg) -> None:
+    async def send(self, http: aiohttp.ClientSession, m: Msg) -> None:
         """Deliver like Slack: retry an unacknowledged event (same id) until it is taken."""
         m.sent_at = time.monotonic()
         for attempt in range(1000):
             await self.gate.wait()
-            if await self.post(http, port, m, attempt):
+            if await self.post(http, self.pick(), m, attempt):
                 m.acked_at = time.monotonic()
                 return
             await asyncio.sleep(min(1.0 + attempt * 0.5, 5.0))
 
-    async def sender(self, http: aiohttp.ClientSession, port: int, msgs: list[Msg]) -> None:
+    async def sender(self, http: aiohttp.ClientSession, msgs: list[Msg]) -> None:
         interval = self.args.seconds / max(len(msgs), 1)
         tasks = []
         for m in msgs:
             self.ledger.add(m)
             await self.gate.wait()
-            tasks.append(asyncio.create_task(self.send(http, port, m)))
+            tasks.append(asyncio.create_task(self.send(http, m)))
             await asyncio.sleep(self.rng.expovariate(1 / interval))
         await asyncio.gather(*tasks)
 
-    async def killer(self, bot: Membot) -> None:
-        for _ in range(self.args.kills):
+    async def killer(self) -> None:
+        for n in range(self.args.kills):
             await asyncio.sleep(self.rng.uniform(0.5, 1.5) * self.args.seconds / (self.args.kills + 1))
             await self.gate.wait()
+            bot = self.bots[n % len(self.bots)]
             bot.kill()
             self.kills.append(time.monotonic())
             bot.start()
             await bot.ready()
             self.restarts.append(time.monotonic() - self.kills[-1])
 
-    async def flusher(self, http: aiohttp.ClientSession, port: int, redis: RedisServer,
+    async def flusher(self, http: aiohttp.ClientSession, redis: RedisServer,
                       api: ChaosSlack) -> None:
         """Once, when all acknowledged messages are answered: FLUSHALL, then replay some."""
         await asyncio.sleep(self.args.seconds / 2)
@@ -325,7 +336,7 @@ class Chaos:
         self.flush_replays = self.rng.sample(answered, min(10, len(answered)))
         before = {m.token: len(m.answers) for m in self.flush_replays}
         for m in self.flush_replays:
-            await self.post(http, port, m, 1)
+            await self.post(http, self.pick(), m, 1)
         await asyncio.sleep(5.0)
         self.ledger.scan(api)
         self.replay_dupes = sum(len(m.answers) > before[m.token] for m in self.flush_replays)
@@ -338,25 +349,30 @@ class Chaos:
         redis.start()
         api = ChaosSlack(self.rng, args.p429, args.p500, (0.1, 0.4))
         fake = FakeOpenAI(default=llm_responder(self.rng, args.llm_faults))
-        port = free_port()
         try:
             async with api, fake:
-                bot = Membot(self.env(tmp, redis.port, fake.base_url, api.api_url, port), port, tmp)
-                bot.start()
-                await bot.ready()
+                for name in "ab"[:args.replicas]:
+                    p = free_port()
+                    env = self.env(tmp, redis.port, fake.base_url, api.api_url, p, name)
+                    self.bots.append(Membot(env, p, tmp, name))
+                for bot in self.bots:
+                    bot.start()
+                for bot in self.bots:
+                    await bot.ready()
                 started = time.monotonic()
                 outage = asyncio.get_running_loop().call_later(
                     args.seconds * 0.3, lambda: setattr(api, "down_until", time.monotonic() + 5.0))
                 async with aiohttp.ClientSession() as http:
-                    jobs = [self.sender(http, port, self.messages()), self.killer(bot)]
-                    if args.flush:
-                        jobs.append(self.flusher(http, port, redis, api))
+                    jobs = [self.sender(http, self.messages()), self.killer()]
+                    if args.flush and args.replicas == 1:  # replicas here have separate stores
+                        jobs.append(self.flusher(http, redis, api))
                     await asyncio.gather(*jobs)
                     await self.settle(api, args.drain)
                 outage.cancel()
                 elapsed = time.monotonic() - started
                 dead = int(redis.command("LLEN", "chaos:deadletters") or 0)
-                bot.stop()
+                for bot in self.bots:
+                    bot.stop()
                 return self.report(elapsed, dead, tmp)
         finally:
             redis.stop()
@@ -390,8 +406,9 @@ class Chaos:
         stuck = sorted({m.user for m in lost})
         rec = self.recovery()
         latency = [m.answers[0] - m.acked_at for m in acked if m.answers and m.acked_at]
-        print(f"chaos: {len(msgs)} messages, {self.args.users} users, {len(self.kills)} kill -9s, "
-              f"{'one FLUSHALL' if self.args.flush else 'no flush'}, {elapsed:.1f} s")
+        flushed = "one FLUSHALL" if self.flush_replays else "no flush"
+        print(f"chaos: {len(msgs)} messages, {self.args.users} users, {self.args.replicas} "
+              f"replica(s), {len(self.kills)} kill -9s, {flushed}, {elapsed:.1f} s")
         print(f"  sent {len(msgs)}  acknowledged {len(acked)}  answered {len(msgs) - len(lost)}")
         print(f"  lost {len(lost)}  answered twice {len(twice)}  wrong target {self.ledger.wrong}  "
               f"stuck users {len(stuck)}")
@@ -419,6 +436,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--messages", type=int, default=1000)
     p.add_argument("--seconds", type=float, default=120.0, help="how long sending lasts")
     p.add_argument("--kills", type=int, default=9)
+    p.add_argument("--replicas", type=int, choices=(1, 2), default=1,
+                   help="2: kill one of two replicas (each with its own embedded Qdrant, so no flush)")
     p.add_argument("--lease", type=float, default=3.0, help="LOCK_LEASE_S of the bot")
     p.add_argument("--p429", type=float, default=0.03, help="share of posts answered 429")
     p.add_argument("--p500", type=float, default=0.03, help="share of posts answered 500")

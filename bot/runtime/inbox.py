@@ -27,7 +27,7 @@ from typing import Literal
 
 from bot.agent.loop import Agent, StepResult
 from bot.config import Settings
-from bot.errors import DeliveryError, StoreError
+from bot.errors import DeliveryError, EmbeddingError, StoreError
 from bot.events import Event, Reply
 from bot.memory.core import AgentState
 from bot.memory.longterm import recall_item
@@ -47,6 +47,7 @@ RATE_NOTICE = "You're sending messages faster than I can keep up. Please wait a 
 StepHook = Callable[[Event, AgentState, StepResult, float], Awaitable[None]]
 BUSY_RETRY_S = 1.0  # a user locked by another worker is looked at again this much later
 SCAN_S = 1.0  # how often delayed users are released and orphaned users re-queued
+INFRA_ATTEMPTS_FACTOR = 4  # a Redis/Qdrant/embedding outage gets this many times the tries
 
 
 class Inbox:
@@ -262,11 +263,14 @@ class Inbox:
                       attempt: int) -> Outcome:
         """A step raised: try again after a backoff, or give up after the last attempt."""
         error = f"{type(exc).__name__}: {exc}"
-        log.error("step failed (attempt %d/%d): %s", attempt, self.settings.max_event_attempts,
-                  error, exc_info=exc if attempt == 1 else None)
+        limit = self.settings.max_event_attempts
+        if isinstance(exc, (StoreError, EmbeddingError)):  # our storage, not this event:
+            limit *= INFRA_ATTEMPTS_FACTOR  # wait longer before calling the event poison
+        log.error("step failed (attempt %d/%d): %s", attempt, limit, error,
+                  exc_info=exc if attempt == 1 else None)
         if self.metrics is not None:
             self.metrics.step_failures.inc()
-        if attempt >= self.settings.max_event_attempts:
+        if attempt >= limit:
             await self._give_up(user, token, raw, event, error, attempt)
             return "done"
         at = time.time() + backoff(self.settings.retry_base_s, self.settings.retry_max_s, attempt)
@@ -283,8 +287,8 @@ class Inbox:
         try:
             state = await self.states.load(user)
             result = self.agent.failed_step(state, event, "error")
-            if await self._commit(user, token, state, event, result):
-                return
+            await self._commit(user, token, state, event, result)  # False: lock lost, redone
+            return
         except Exception:  # memory unreachable: still free the queue and tell the person
             log.exception("could not record the failed message of %s", user)
         await self.redis.drop_inbox_head(user, raw)
