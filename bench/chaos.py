@@ -241,6 +241,8 @@ class Chaos:
         self.gate = asyncio.Event()
         self.gate.set()
         self.bots: list[Membot] = []
+        self.posting = 0
+        self.t0 = 0.0  # deliveries in flight (the flush waits for none)
 
     def env(self, tmp: Path, redis_port: int, llm_url: str, api_url: str, port: int,
             name: str) -> dict[str, str]:
@@ -282,12 +284,15 @@ class Chaos:
         headers = signed_headers(m.body, "application/json")
         if retry:
             headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
+        self.posting += 1
         try:
             async with http.post(f"http://127.0.0.1:{port}/slack/events", data=m.body.encode(),
                                  headers=headers, timeout=aiohttp.ClientTimeout(total=3)) as resp:
                 return resp.status == 200
         except (aiohttp.ClientError, TimeoutError, OSError):
             return False
+        finally:
+            self.posting -= 1
 
     async def send(self, http: aiohttp.ClientSession, m: Msg) -> None:
         """Deliver like Slack: retry an unacknowledged event (same id) until it is taken."""
@@ -326,7 +331,7 @@ class Chaos:
         await asyncio.sleep(self.args.seconds / 2)
         self.gate.clear()
         deadline = time.monotonic() + 60
-        while self.ledger.pending() and time.monotonic() < deadline:
+        while (self.posting or self.ledger.pending()) and time.monotonic() < deadline:
             self.ledger.scan(api)
             await asyncio.sleep(0.2)
         await asyncio.sleep(3.0)  # recall written to the vector store
@@ -359,9 +364,10 @@ class Chaos:
                     bot.start()
                 for bot in self.bots:
                     await bot.ready()
-                started = time.monotonic()
+                started = self.t0 = time.monotonic()
                 outage = asyncio.get_running_loop().call_later(
-                    args.seconds * 0.3, lambda: setattr(api, "down_until", time.monotonic() + 5.0))
+                    args.seconds * 0.3, lambda: setattr(api, "down_until", time.monotonic() + args.outage))
+                scanner = asyncio.create_task(self.scanner(api))
                 async with aiohttp.ClientSession() as http:
                     jobs = [self.sender(http, self.messages()), self.killer()]
                     if args.flush and args.replicas == 1:  # replicas here have separate stores
@@ -369,6 +375,7 @@ class Chaos:
                     await asyncio.gather(*jobs)
                     await self.settle(api, args.drain)
                 outage.cancel()
+                scanner.cancel()
                 elapsed = time.monotonic() - started
                 dead = int(redis.command("LLEN", "chaos:deadletters") or 0)
                 for bot in self.bots:
@@ -378,6 +385,12 @@ class Chaos:
             redis.stop()
             if not args.keep:
                 shutil.rmtree(tmp, ignore_errors=True)
+
+    async def scanner(self, api: FakeSlack) -> None:
+        """Time-stamp answers as they arrive (every 50 ms)."""
+        while True:
+            self.ledger.scan(api)
+            await asyncio.sleep(0.05)
 
     async def settle(self, api: FakeSlack, drain_s: float) -> None:
         deadline = time.monotonic() + drain_s
@@ -412,6 +425,7 @@ class Chaos:
         print(f"  sent {len(msgs)}  acknowledged {len(acked)}  answered {len(msgs) - len(lost)}")
         print(f"  lost {len(lost)}  answered twice {len(twice)}  wrong target {self.ledger.wrong}  "
               f"stuck users {len(stuck)}")
+        print(f"  kills at (s): {', '.join(f'{k - self.t0:.1f}' for k in self.kills) or '-'}")
         print(f"  recovery after each kill (s): {', '.join(f'{r:.1f}' for r in rec) or '-'}"
               + (f"  max {max(rec):.1f}" if rec else ""))
         if self.restarts:
@@ -422,6 +436,11 @@ class Chaos:
         if latency:
             q = statistics.quantiles(latency, n=100) if len(latency) > 1 else latency * 99
             print(f"  reply latency p50 {statistics.median(latency):.2f} s  p99 {q[98]:.2f} s")
+        for m in lost[:5]:
+            print(f"  lost: {m.event_id} user {m.user} acked {m.acked_at - self.t0:.1f} s")
+        for m in twice[:5]:
+            print(f"  twice: {m.event_id} user {m.user} at "
+                  f"{', '.join(f'{a - self.t0:.1f}' for a in m.answers)} s")
         if lost or twice or self.ledger.wrong or self.replay_dupes:
             print(f"  FAIL (logs in {tmp} with --keep)")
             return 1
@@ -441,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lease", type=float, default=3.0, help="LOCK_LEASE_S of the bot")
     p.add_argument("--p429", type=float, default=0.03, help="share of posts answered 429")
     p.add_argument("--p500", type=float, default=0.03, help="share of posts answered 500")
+    p.add_argument("--outage", type=float, default=5.0, help="seconds of Slack 500s at 30%% of the run")
     p.add_argument("--llm-faults", type=float, default=0.2, help="share of LLM calls that fail")
     p.add_argument("--no-flush", dest="flush", action="store_false")
     p.add_argument("--drain", type=float, default=90.0, help="seconds to wait for the last answers")

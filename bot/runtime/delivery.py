@@ -35,6 +35,7 @@ from bot.stores.redis_store import RedisStore
 
 log = logging.getLogger(__name__)
 
+RATE_LIMIT_FACTOR = 5  # a reply only rate-limited gets this many times DELIVERY_MAX_ATTEMPTS
 DM_FALLBACK = "I couldn't post my answer where you asked, so here it is:\n\n"
 
 
@@ -113,7 +114,8 @@ class Delivery:
             log.warning("reply %s refused permanently: %s", reply.id, exc)
             await self._give_up(user, raw, reply, str(exc), attempts, fallback=True)
             return None
-        if attempts >= self.settings.delivery_max_attempts:
+        limited = exc.retry_after is not None  # rate limits get a larger budget (not our fault)
+        if (attempts >= self.settings.delivery_max_attempts * (RATE_LIMIT_FACTOR if limited else 1)):
             log.warning("reply %s undeliverable after %d tries: %s", reply.id, attempts, exc)
             await self._give_up(user, raw, reply, str(exc), attempts, fallback=False)
             return None

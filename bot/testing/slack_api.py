@@ -54,6 +54,7 @@ class Failure:
     error: str
     retry_after: int | None = None
     status: int = 200  # an HTTP 5xx for server trouble (internal_error, service_unavailable)
+    window: bool = False  # answered from a running limit window (does not extend it)
 
 
 class SlackApiProblem(Exception):
@@ -239,7 +240,7 @@ class FakeSlack:
             failure = self._failures[method].popleft() if self._failures[method] else None
             wait_s = self._limited_until.get(method, 0.0) - time.monotonic()
             if failure is None and wait_s > 0:  # calling again inside Retry-After: still limited
-                failure = Failure("ratelimited", max(1, round(wait_s)))
+                failure = Failure("ratelimited", max(1, round(wait_s)), window=True)
             if failure is not None:
                 return self._failed(method, failure)
             answer = self.answer(method, params)
@@ -254,8 +255,9 @@ class FakeSlack:
         body = {"ok": False, "error": failure.error}
         if failure.error == "ratelimited":
             retry_after = failure.retry_after or 1
-            self._limited_until[method] = max(self._limited_until.get(method, 0.0),
-                                              time.monotonic() + retry_after)
+            if not failure.window:  # an early retry is refused, not punished with a longer wait
+                self._limited_until[method] = max(self._limited_until.get(method, 0.0),
+                                                  time.monotonic() + retry_after)
             return web.json_response(body, status=429,
                                      headers={"Retry-After": str(retry_after)})
         return web.json_response(body, status=failure.status)
