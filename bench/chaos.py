@@ -318,6 +318,10 @@ class Chaos:
         for n in range(self.args.kills):
             await asyncio.sleep(self.rng.uniform(0.5, 1.5) * self.args.seconds / (self.args.kills + 1))
             await self.gate.wait()
+            for _ in range(60):  # kill under load: while some answer is still owed
+                if self.ledger.pending():
+                    break
+                await asyncio.sleep(0.05)
             bot = self.bots[n % len(self.bots)]
             bot.kill()
             self.kills.append(time.monotonic())
