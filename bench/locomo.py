@@ -40,6 +40,7 @@ class Question:
     text: str
     evidence: set[str]
     category: int
+    kind: str = ""  # question type when the set names one (bench.devset_chat), else "cat<N>"
 
 
 @dataclass
@@ -79,7 +80,8 @@ def _conversation(raw: dict) -> Conversation:  # type: ignore[type-arg]
     for q in raw["qa"]:
         evidence = {e for ev in q.get("evidence", []) for e in re.split(r"[;,\s]+", ev) if e}
         if q.get("category") in CATEGORIES and evidence:
-            out.questions.append(Question(q["question"], evidence, q["category"]))
+            kind = str(q.get("type") or f"cat{q['category']}")
+            out.questions.append(Question(q["question"], evidence, q["category"], kind))
     return out
 
 

@@ -56,7 +56,8 @@ class Settings(BaseSettings):
     embedding_model_path: str | None = Field(default=None, description="Local model directory for fastembed (no download).")
     embedding_base_url: str | None = Field(default=None, description="OpenAI-compatible /v1 base for embeddings (provider=openai). Defaults to LLM_BASE_URL.")
     embedding_api_key: SecretStr | None = Field(default=None, description="Key for the embeddings endpoint. Defaults to the LLM key.")
-    embedding_batch_size: int = Field(default=64, ge=1, le=2048)
+    embedding_batch_size: int = Field(default=64, ge=1, le=2048, description="Most texts per embedding batch.")
+    embedding_batch_tokens: int = Field(default=2048, ge=512, le=262144, description="Local embedding batches: most padded tokens per batch (texts x longest); bounds memory on long texts.")
     embedding_threads: int = Field(default=0, ge=0, le=64, description="CPU threads for bulk embedding (0 = all cores but one).")
     embedding_cache_dir: str = Field(default="./data/models", description="Where fastembed caches downloaded models.")
 
