@@ -10,6 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from adapters import cli_health
 from adapters.cli_deadletters import cmd_dead_letters
 from adapters.cli_deadletters import register as register_dead_letters
 from adapters.cli_knowledge import cmd_knowledge
@@ -70,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     lnk.add_argument("identity", help="the identity to link, e.g. slack:T123:U456")
     for sp in (show, srch, imp, exp, rst, lnk):
         sp.add_argument("--user", required=True, metavar="KEY", help="user key")
+    cli_health.register(msub, sub)
 
     register_knowledge(sub)
     register_dead_letters(sub)
@@ -126,12 +128,16 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await cmd_run(settings, args.user)
     if args.command == "chat":
         return await cmd_chat(settings, args.user)
+    if args.command == "memory" and args.action == "reorganize":
+        return await _with_service(settings, lambda svc: cli_health.cmd_reorganize(svc, args))
     if args.command == "memory":
         return await _with_service(settings, lambda svc: cmd_memory(svc, args), live_ok=True)
     if args.command == "knowledge":
         return await _with_service(settings, lambda svc: cmd_knowledge(svc, args))
     if args.command == "dead-letters":
         return await _with_service(settings, lambda svc: cmd_dead_letters(svc, args))
+    if args.command == "stats":
+        return await _with_service(settings, lambda svc: cli_health.cmd_stats(svc, args))
     if args.command == "heartbeat":
         return await cmd_heartbeat(settings, args.user)
     if args.command == "doctor":

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from bench import devset_chat, locomo
-from bench.retrieval import DATA, MODEL, build, import_conversations
+from bench.retrieval import DATA, MODEL, build
 from bot.memory import search
 from bot.service import Service
 

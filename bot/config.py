@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     knowledge_chunk_chars: int = Field(default=1_000, ge=200, le=8_000, description="Longest knowledge chunk in characters (chunks never cross a heading).")
     knowledge_drift_days: float = Field(default=7.0, gt=0, description="Window of the knowledge drift figure on /metrics (share of chunks changed in the last N days).")
 
+    # --- Memory freshness: forgetting curve of archival notes (bot.memory.forgetting) -------
+    forget_use_weight: float = Field(default=0.5, ge=0, le=5, description="Forgetting curve a: weight of a note's recent use.")
+    forget_importance_weight: float = Field(default=0.5, ge=0, le=5, description="Forgetting curve b: weight of a note's importance (1-5).")
+    forget_decay_weight: float = Field(default=0.5, ge=0, le=5, description="Forgetting curve c: weight of time since a note was written or used.")
+    forget_half_life_days: float = Field(default=90.0, gt=0, description="Days for a note's age decay (and its uses' recency) to halve.")
+
     # --- Service -------------------------------------------------------------------------------
     workers: int = Field(default=32, ge=1, le=1024, description="Concurrent per-user workers in this process.")
     rate_limit_per_minute: int = Field(default=20, ge=0, description="Messages per user per minute (0 = off).")

@@ -46,6 +46,14 @@ class Keys:
     def rate_notice(self, user: str, minute: int) -> str:
         return f"{self.prefix}:{{{user}}}:ratenote:{minute}"
 
+    def memory_health(self, user: str) -> str:
+        """Hash: searches/used/empty counters, search seconds (bot.memory.health)."""
+        return f"{self.prefix}:{{{user}}}:health"
+
+    def memory_growth(self, user: str) -> str:
+        """Hash: UTC day -> items stored (recall + archival) first seen that day."""
+        return f"{self.prefix}:{{{user}}}:growth"
+
     # --- global -------------------------------------------------------------------------
     def dedupe(self, event_id: str) -> str:
         return f"{self.prefix}:dedupe:{event_id}"

@@ -127,6 +127,10 @@ class VectorStore(Protocol):
 
     async def get(self, collection: Collection, user: str, ids: Sequence[str]) -> list[MemoryItem]: ...
 
+    async def set_meta(self, collection: Collection, user: str, metas: dict[str, dict[str, Any]]) -> None:
+        """Replace the meta of this user's items (id -> meta); other users' ids change nothing."""
+        ...
+
     async def count(self, collection: Collection, user: str) -> int: ...
 
     async def delete(self, collection: Collection, user: str, ids: Sequence[str] | None = None) -> int:

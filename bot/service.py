@@ -23,6 +23,8 @@ from bot.config import NO_LLM, Settings
 from bot.errors import ConfigError, StoreError
 from bot.events import Event
 from bot.knowledge.base import KnowledgeBase
+from bot.memory import health
+from bot.memory.forgetting import Curve
 from bot.memory.longterm import LongTermMemory
 from bot.memory.recall_writer import RecallWriter
 from bot.memory.states import StateRepo
@@ -62,7 +64,9 @@ class Service:
         self.store = store
         self.redis = redis
         self.metrics = Metrics()
-        self.memory = LongTermMemory(store, embedder, on_search=self._observe_search)
+        self.memory = LongTermMemory(store, embedder, on_search=self._observe_search, curve=Curve(
+            settings.forget_use_weight, settings.forget_importance_weight, settings.forget_decay_weight,
+            settings.forget_half_life_days))
         self.knowledge = KnowledgeBase(store, embedder, locker=redis,
                                        max_bytes=settings.knowledge_max_bytes,
                                        chunk_chars=settings.knowledge_chunk_chars,
@@ -76,6 +80,8 @@ class Service:
         self.inbox = Inbox(settings, redis, self.states, self.agent, self.router, self.writer,
                            self.metrics)
         self.admin = Admin(self)
+        self.health = health.HealthLog(redis)
+        self._sized: set[tuple[str, int]] = set()  # (user, day) whose size was noted
         self.inbox.on_step.append(self._observe_step)
         self.heartbeats = Heartbeats(self) if settings.heartbeat_enabled else None
         if self.heartbeats is not None:
@@ -183,6 +189,20 @@ class Service:
     def _observe_search(self, collection: str, seconds: float) -> None:
         self.metrics.search_latency.labels(collection=collection).observe(seconds)
 
+    async def _observe_memory(self, user: str, result: StepResult) -> None:
+        """Memory health (bot.memory.health): search outcomes, and the user's size once a day."""
+        uses = health.step_searches(result.new_messages)
+        for use in uses:
+            outcome = "used" if use.used else "ignored" if use.found else "empty"
+            self.metrics.memory_searches.labels(outcome=outcome).inc()
+        if not user:
+            return
+        await self.health.record(user, uses)
+        day = (user, int(time.time() // 86_400))
+        if day not in self._sized:
+            self._sized.add(day)
+            await self.health.note_size(user, sum(await self.memory.counts(user)))
+
     async def _observe_step(self, event: Event, state: object, result: StepResult,
                             seconds: float) -> None:
         m = self.metrics
@@ -196,6 +216,7 @@ class Service:
         m.llm_tokens.labels(purpose=purpose, direction="completion").inc(result.completion_tokens)
         for name, ok in result.tools:
             m.record_tool(name, ok, known=tools.TOOLS)
+        await self._observe_memory(getattr(state, "user", ""), result)
         if result.evicted:
             m.summaries.inc()
             m.record_llm_call("summary", "ok")

@@ -293,3 +293,23 @@ async def test_memory_commands_work_on_a_live_bot(cli_env: dict[str, str], tmp_p
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+def test_reorganize_and_stats(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """`memory reorganize --dry-run` reports without changing; then merges; `stats` prints health;
+    a bad threshold is a clear error."""
+    user = "terminal:local:reo"
+    lines = [{"role": "user", "content": "hello there", "timestamp": 1717000000}]
+    src = tmp_path / "one.jsonl"
+    src.write_text(json.dumps(lines[0]) + "\n")
+    assert membot(["memory", "import", "--user", user, str(src)], cli_env).returncode == 0
+    dry = membot(["memory", "reorganize", "--user", user, "--dry-run"], cli_env)
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["dry_run"] is True
+    bad = membot(["memory", "reorganize", "--user", user, "--threshold", "3"], cli_env)
+    assert bad.returncode == 1 and "--threshold" in bad.stderr and "Traceback" not in bad.stderr
+    stats = membot(["stats", "--json"], cli_env)
+    assert stats.returncode == 0, stats.stderr
+    assert {"users", "hit_rate", "items"} <= set(json.loads(stats.stdout))
+    show = json.loads(membot(["memory", "show", "--user", user], cli_env).stdout)
+    assert show["memory_health"]["searches"] == 0 and show["memory_health"]["hit_rate"] is None

@@ -12,12 +12,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.agent import prompts
 from bot.agent.merge import merge
 from bot.agent.toolcontext import ToolContext
 from bot.errors import KnowledgeError, ToolError
 from bot.knowledge import render as knowledge_render
 from bot.knowledge.scopes import scopes_of
-from bot.memory import search
+from bot.memory import hygiene, search
 from bot.memory.longterm import archival_item
 from bot.messages import ToolCall
 
@@ -85,13 +86,33 @@ async def _conversation_search_date(ctx: ToolContext, a: dict[str, Any]) -> str:
                                              max_chars=ctx.settings.tool_result_max_chars)
 
 
+def said_at(ctx: ToolContext) -> float:
+    """When the newest user message in context was sent: a note is dated by when it was
+    said (a reflection hours later still dates it then), ``now`` only with none in context."""
+    return next((m.ts for m in reversed(ctx.state.fifo) if m.kind == "user_message"), ctx.now)
+
+
 async def _archival_insert(ctx: ToolContext, a: dict[str, Any]) -> str:
     text = a["content"].strip()
     if not text:
         raise ToolError("content is empty")
-    ctx.stage_archival(archival_item(ctx.state.user, text, ts=ctx.now))  # written at commit
+    sources = [m.content for m in ctx.state.fifo if m.kind in hygiene.NOT_FACT_KINDS] + [prompts.SYSTEM]
+    junk = hygiene.junk_reason(text, sources)
+    if junk:
+        raise ToolError(f"not saved: {junk}; save what the user said, in your own words")
+    importance = a.get("importance")
+    if importance is not None and not 1 <= importance <= 5:
+        raise ToolError("importance must be 1 (trivia) to 5 (never fade)")
+    topic = " ".join(str(a.get("topic", "")).lower().split())[:80]
+    item = archival_item(ctx.state.user, text, ts=said_at(ctx), importance=importance, topic=topic)
+    replaced = await ctx.memory.superseded_by(ctx.state.user, item)
+    ctx.stage_archival(item)  # written at commit, with the notes it supersedes
+    for old in replaced:
+        ctx.stage_archival(old)
     ctx.state.last_edit = ctx.now
     ctx.state.n_archival += 1
+    if replaced:
+        return f"Saved; it supersedes {len(replaced)} older note(s) on '{topic}' (kept as history)."
     return "Saved to archival memory."
 
 
@@ -140,7 +161,9 @@ TOOLS: dict[str, Tool] = {t.name: t for t in [
     Tool("conversation_search_date", "List past messages between two dates (YYYY-MM-DD, inclusive).",
          {"start_date": _S, "end_date": _S, "page": _PAGE}, ("start_date", "end_date"),
          _conversation_search_date),
-    Tool("archival_memory_insert", "Save a note to archival memory.", {"content": _S},
+    Tool("archival_memory_insert", "Save a note to archival memory.",
+         {"content": _S, "topic": {"type": "string", "description": "e.g. user.city: replaces older notes on it"},
+          "importance": {"type": "integer", "description": "1-5; 5 = pinned"}},
          ("content",), _archival_insert),
     Tool("archival_memory_search", "Search archival memory.", {"query": _S, "page": _PAGE},
          ("query",), _archival_search),

@@ -149,9 +149,9 @@ class FastEmbedEmbedder:
             if hit is not None:
                 return [hit]
         if len(texts) == 1:
-            out = await asyncio.to_thread(self._embed_query, texts[0])
-            self._cache.put(texts[0], out[0])
-            return out
+            one = await asyncio.to_thread(self._embed_query, texts[0])
+            self._cache.put(texts[0], one[0])
+            return one
         # Bulk work runs on one low-priority thread so replies and queries keep the CPU.
         if self._bulk is None:
             self._bulk = ThreadPoolExecutor(1, "membot-embed", initializer=_background_priority)

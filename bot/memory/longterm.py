@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from bot.memory import forgetting
 from bot.messages import Message, safe_text
 from bot.protocols import INDEX_KEY, Collection, Embedder, Hit, MemoryItem, SearchMode, VectorStore
 
@@ -44,9 +45,17 @@ def recall_item(user: str, msg: Message) -> MemoryItem:
                       kind=msg.kind, meta=meta)
 
 
-def archival_item(user: str, text: str, source: str = "agent", ts: float | None = None) -> MemoryItem:
+def archival_item(user: str, text: str, source: str = "agent", ts: float | None = None, *,
+                  importance: int | None = None, topic: str = "") -> MemoryItem:
+    """A new archival note dated ``ts`` (when it was said); optional importance 1-5 and topic
+    (bot.memory.forgetting)."""
+    meta: dict[str, object] = {}
+    if importance is not None:
+        meta["importance"] = importance
+    if topic:
+        meta["topic"] = topic
     return MemoryItem(id=uuid.uuid4().hex, user=user, text=text,
-                      ts=time.time() if ts is None else ts, role=source, kind="passage")
+                      ts=time.time() if ts is None else ts, role=source, kind="passage", meta=meta)
 
 
 def item_message(item: MemoryItem) -> Message:
@@ -129,9 +138,11 @@ class LongTermMemory:
     """Writes and searches recall and archival items, always scoped to one user."""
 
     def __init__(self, store: VectorStore, embedder: Embedder,
-                 on_search: Callable[[str, float], None] | None = None) -> None:
+                 on_search: Callable[[str, float], None] | None = None,
+                 curve: forgetting.Curve | None = None) -> None:
         self.store = store
         self.embedder = embedder
+        self.curve = curve or forgetting.Curve()  # archival ranking (bot.memory.forgetting)
         self.on_search = on_search  # (collection, seconds in the store) for metrics
         self._last_turn: OrderedDict[str, MemoryItem] = OrderedDict()  # user -> newest turn
 
@@ -186,10 +197,50 @@ class LongTermMemory:
         return next((i for i in recent if is_turn(i)), None)
 
     async def insert_archival(self, user: str, text: str, source: str = "agent",
-                              ts: float | None = None) -> str:
-        item = archival_item(user, text, source, ts)
+                              ts: float | None = None, *, importance: int | None = None,
+                              topic: str = "") -> str:
+        """Save a note (see ``save_note``); returns its id."""
+        return (await self.save_note(user, text, source, ts, importance=importance, topic=topic))[0]
+
+    async def save_note(self, user: str, text: str, source: str = "agent", ts: float | None = None,
+                        *, importance: int | None = None, topic: str = "") -> tuple[str, list[MemoryItem]]:
+        """Save a note dated ``ts`` (when it was said). With a ``topic``, this user's current
+        notes on the same topic said earlier are superseded by it (kept, with ``valid_to``).
+        Returns the note's id and the notes it superseded."""
+        item = archival_item(user, text, source, ts, importance=importance, topic=topic)
         await self.write("archival", [item])
-        return item.id
+        replaced = await self.supersede(user, item) if topic else []
+        return item.id, replaced
+
+    async def superseded_by(self, user: str, new: MemoryItem) -> list[MemoryItem]:
+        """This user's current notes on ``new``'s topic said before it, as they become once
+        ``new`` supersedes them (``valid_to``, ``superseded_by``); nothing is written."""
+        topic = new.meta.get("topic")
+        if not topic:
+            return []
+        old = [i for i in await self.all_items("archival", user)
+               if i.id != new.id and i.meta.get("topic") == topic and not i.meta.get("valid_to")
+               and i.ts <= new.ts]
+        return [replace(i, meta={**i.meta, "valid_to": new.ts, "superseded_by": new.id}) for i in old]
+
+    async def supersede(self, user: str, new: MemoryItem) -> list[MemoryItem]:
+        """Mark this user's current notes on ``new``'s topic, said before it, as superseded."""
+        old = await self.superseded_by(user, new)
+        await self.store.set_meta("archival", user, {i.id: i.meta for i in old})
+        return old
+
+    async def all_items(self, collection: Collection, user: str, chunk: int = 500) -> list[MemoryItem]:
+        """Every item of this user in ``collection``, oldest first."""
+        out: list[MemoryItem] = []
+        while True:
+            got = await self.store.by_time(collection, user, limit=chunk, offset=len(out))
+            out += got
+            if len(got) < chunk:
+                return out
+
+    async def touch(self, user: str, items: Sequence[MemoryItem], now: float) -> None:
+        """Count one more use of these archival notes (shown in a search result page)."""
+        await self.store.set_meta("archival", user, {i.id: forgetting.touched(i, now) for i in items})
 
     async def apply(self, op: dict[str, Any]) -> None:
         """Carry out a durable write a step staged (see ``bot.agent.toolcontext``)."""

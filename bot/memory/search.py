@@ -17,21 +17,29 @@ merged into one block; lines are clipped so a page fits ``tool_result_max_chars`
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterable, Sequence
 
 from bot.errors import ToolError
-from bot.memory import timeparse
+from bot.memory import forgetting, timeparse
 from bot.memory.longterm import CONTEXT_GAP_S, LongTermMemory, is_turn, speaker, words
 from bot.memory.timeparse import TimeRange
 from bot.messages import stamp
-from bot.protocols import Collection, MemoryItem
+from bot.protocols import Collection, Hit, MemoryItem
 
 DEPTH = 50  # results one query can page through
 FETCH = 64  # store hits fetched to fill DEPTH once tool traffic and repeats are dropped
 HIT_CHARS = 700  # longest match line before the page budget applies
 CONTEXT_CHARS = 160  # longest context line
 LIST_CHUNK = 200  # items read per store call when listing a time span
+# Speaker priors (``speaker_prior``), measured on both dev sets (bench.devsets): on the chat
+# set (answers in short user statements among long assistant turns) r@10 +0.12, LoCoMo +-0.01.
+ROLE_PRIOR = 1.6
+STATEMENT_PRIOR = 1.3
+_ABOUT_USER = re.compile(r"\b(i|me|my|mine|myself|i'm|i've|i'd|user|user's)\b", re.I)
+_ASSISTANT_SAID = re.compile(r"\byour?\b.{0,40}?\b(suggest|recommend|told|said|gave|propos|mention|advis|wrote|"
+                             r"explain|tip)\w*", re.I)
 _SPEAKER = {"user": "user", "assistant": "you", "tool": "tool", "system": "system"}
 _HIDDEN = ("tool_result", "heartbeat", "login")
 _FILLER = set("""a about all an and any anything are at between chat conversation did discuss
@@ -48,8 +56,27 @@ async def ranked(memory: LongTermMemory, collection: Collection, user: str, quer
     when, _ = timeparse.find(query, now)
     prefer = (when.since, when.until) if when else None
     hits = await memory.search(collection, user, query, limit=FETCH, prefer=prefer)
+    if collection == "archival":
+        hits = forgetting.rescore(hits, now, memory.curve)
+    else:
+        hits = speaker_prior(query, hits)
     shown = (h.item for h in hits if collection == "archival" or _shown(h.item))
     return _distinct(shown)[:DEPTH]
+
+
+def speaker_prior(query: str, hits: Sequence[Hit]) -> list[Hit]:
+    """Re-rank by who is likely to have said the answer: a question about the user ("my",
+    "I", "the user") favours the user's turns, one about what the assistant said ("what did
+    you suggest") the assistant's; the user's statements (not their questions) hold what
+    they told about themselves. Soft weights on the fused score, never a filter."""
+    want = "assistant" if _ASSISTANT_SAID.search(query) else "user" if _ABOUT_USER.search(query) else ""
+    out = []
+    for hit in hits:
+        weight = ROLE_PRIOR if want and hit.item.role == want else 1.0
+        if hit.item.role == "user" and not words(hit.item).rstrip().endswith("?"):
+            weight *= STATEMENT_PRIOR
+        out.append(Hit(hit.item, hit.score * weight))
+    return sorted(out, key=lambda h: -h.score)  # stable: equal scores keep the fused order
 
 
 def _shown(item: MemoryItem) -> bool:
@@ -103,6 +130,7 @@ async def archival(memory: LongTermMemory, user: str, query: str, page: object, 
     hits = found[p * size:(p + 1) * size]
     if not hits:
         return "No archival notes found" + (" on this page." if p else ".")
+    await memory.touch(user, hits, now)
     when, _ = timeparse.find(query, now)
     head = (f"Archival notes, best match first (page {p}: results {p * size + 1}-{p * size + len(hits)})"
             f"{_dates(when, 'favouring saved ')}:")
@@ -203,7 +231,9 @@ def _line(item: MemoryItem, limit: int) -> str:
     text = _text(item)
     if len(text) > limit:
         text = text[:max(limit - 1, 0)].rstrip() + "…"
-    return f"[{stamp(item.ts)}] {_who(item)}: {text}"
+    until = item.meta.get("valid_to") if item.kind == "passage" else None
+    old = f" (superseded, until {stamp(float(until))[:10]})" if isinstance(until, (int, float)) else ""
+    return f"[{stamp(item.ts)}] {_who(item)}{old}: {text}"
 
 
 def _fit(head: str, blocks: list[list[MemoryItem]], marked: set[str], max_chars: int,

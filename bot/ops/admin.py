@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from bot.errors import AdminError
 from bot.memory import timeparse
 from bot.memory.core import AgentState
+from bot.memory.health import HealthLog
 from bot.memory.longterm import speaker, words
+from bot.memory.reorganize import reorganize
 from bot.memory.states import SNAPSHOT
 from bot.messages import stamp
 from bot.ops import transfer
@@ -92,7 +94,32 @@ class Admin:
             "last_edit": stamp(state.last_edit) if state.last_edit else None,
             "next_heartbeat": stamp(nxt) if nxt else None,
             "heartbeats_paused_until": stamp(state.paused_until) if state.paused_until > time.time() else None,
+            "memory_health": await HealthLog(self.svc.redis).report(user, recall + archival),
         }
+
+    async def stats(self) -> dict[str, Any]:
+        """Memory health of every known user and of the deployment (bot.memory.health)."""
+        log = HealthLog(self.svc.redis)
+        users = []
+        for user in await self.svc.redis.known_users():
+            items = sum(await self.svc.memory.counts(user))
+            await log.note_size(user, items)
+            users.append({"user": user, **await log.report(user, items)})
+        searches = sum(u["searches"] for u in users)
+        grown = [u["growth_per_day"] for u in users if u["growth_per_day"] is not None]
+        return {"users": users, "searches": searches, "used": sum(u["used"] for u in users),
+                "hit_rate": sum(u["used"] for u in users) / searches if searches else None,
+                "items": sum(u["items"] for u in users),
+                "growth_per_day_median": sorted(grown)[len(grown) // 2] if grown else None}
+
+    async def reorganize(self, user: str, threshold: float, dry_run: bool = False,
+                         actor: str = "cli") -> dict[str, Any]:
+        """Merge duplicate archival notes and resolve supersession (bot.memory.reorganize)."""
+        async with self.locked(user):
+            report = await reorganize(self.svc.memory, user, threshold, dry_run=dry_run)
+        if not dry_run:
+            self.audit(actor, "reorganize", user, **report.counts())
+        return report.as_dict()
 
     async def search(self, user: str, kind: Collection, query: str, limit: int = 5) -> list[dict[str, Any]]:
         if kind not in ("recall", "archival"):

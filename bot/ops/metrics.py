@@ -71,6 +71,11 @@ class Metrics:
         self.step_failures = counter(
             "step_failures", "Steps that raised and will be retried or dead-lettered."
         )
+        self.memory_searches = counter(
+            "memory_searches",
+            "Agent memory searches by outcome: used (results repeated in what the agent wrote next), "
+            "ignored (results not used), empty (nothing found). Hit rate = used / all.",
+            ["outcome"])
         self.queue_depth = Gauge(
             "queue_depth",
             "Events waiting in the inbound queue.",

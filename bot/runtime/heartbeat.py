@@ -13,6 +13,10 @@ Policy (pure functions ``first_due`` and ``decide`` over ``Policy``):
 - nothing is scheduled ``heartbeat_stop_after_s`` or more after the last user message;
 - paused (``pause_heartbeats``): skipped, rescheduled at the end of the pause;
 - busy (journaled events pending): skipped, retried ``busy_retry_s`` later;
+- idle (no user message since the last fired heartbeat, which changed no memory): no
+  LLM call, the cadence ends until the next message;
+- a fired heartbeat first reorganizes the user's archival notes (bot.memory.reorganize,
+  no LLM call), then reflects;
 - a daily per-user budget of heartbeat LLM calls (counted after each heartbeat step):
   when spent, skipped until the next UTC day; a fired heartbeat's chain of steps is
   capped at what is left (``Event.max_steps``).
@@ -34,8 +38,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.agent.loop import StepResult
 from bot.config import Settings
+from bot.errors import MembotError
 from bot.events import Channel, Event, UserRef
 from bot.memory.core import AgentState
+from bot.memory.longterm import LongTermMemory
+from bot.memory.reorganize import reorganize
 
 if TYPE_CHECKING:
     from bot.ops.metrics import Metrics
@@ -49,6 +56,7 @@ class HeartbeatHost(Protocol):
     settings: Settings
     redis: RedisStore
     metrics: Metrics
+    memory: LongTermMemory
 
     async def submit(self, event: Event) -> Submitted: ...
 
@@ -61,7 +69,8 @@ REFLECT = ("Reflect, no one is waiting: fold new facts from the recent conversat
            "memory, move details to archival memory, merge near-duplicate notes "
            "(archival_memory_merge), keep core memory short and current.")
 
-Outcome = Literal["fired", "paused", "busy", "budget", "stopped", "unknown", "error"]
+MEMORY_EDITS = ("core_memory_append", "core_memory_replace", "archival_memory_insert", "archival_memory_merge")
+Outcome = Literal["fired", "paused", "busy", "budget", "stopped", "unknown", "error", "idle"]
 
 
 # --- policy ------------------------------------------------------------------------------------
@@ -92,6 +101,7 @@ class Due:
     paused_until: float = 0.0
     pending: int = 0  # journaled events not yet processed
     spent: int = 0  # heartbeat LLM calls today
+    reflected: float = 0.0  # last_user of the last fired heartbeat: nothing new since then
 
 
 @dataclass(frozen=True)
@@ -124,6 +134,8 @@ def decide(now: float, d: Due, p: Policy) -> Decision:
         return Decision("paused", p.within(d.paused_until, d.last_user))
     if d.pending:
         return Decision("busy", p.within(now + p.busy_retry_s, d.last_user))
+    if d.reflected >= d.last_user:  # nothing said since the last reflection: no LLM call
+        return Decision("idle", None)
     left = p.daily_budget - d.spent
     if left <= 0:
         return Decision("budget", p.within(max(next_day(now), now + p.away_s), d.last_user))
@@ -204,7 +216,8 @@ class Heartbeats:
         due = Due(last_user=float(meta.get("last_user", 0)) if "ref" in meta else 0.0,
                   paused_until=float(meta.get("paused_until", 0)),
                   pending=await self.redis.inbox_len(user),
-                  spent=await self.redis.get_int(self.keys.heartbeat_budget(user, budget_day(now))))
+                  spent=await self.redis.get_int(self.keys.heartbeat_budget(user, budget_day(now))),
+                  reflected=float(meta.get("reflected", 0)))
         decision = decide(now, due, self.policy)
         self._count(decision.outcome)
         if decision.next_at is not None:  # before submitting: a user step may reschedule later
@@ -213,6 +226,8 @@ class Heartbeats:
             await self.redis.unschedule(user)
         if decision.outcome != "fired":
             return None
+        await self.redis.hset(self.keys.heartbeat_meta(user), {"reflected": repr(due.last_user)})
+        await self._reorganize(user)
         event = Event(kind="heartbeat", user=UserRef(**json.loads(meta["ref"])), text=REFLECT,
                       channel=Channel(where="system"), reply_to=meta.get("reply_to", ""),
                       ts=now, memory_key=user, max_steps=decision.max_steps)
@@ -220,6 +235,14 @@ class Heartbeats:
         if status == "closed":  # shutting down: due again as soon as a replica runs
             await self.redis.schedule(user, now)
         return event if status == "accepted" else None
+
+    async def _reorganize(self, user: str) -> None:
+        """The reorganization of `membot memory reorganize` (no LLM call), before reflecting."""
+        try:
+            await reorganize(self.svc.memory, user, self.svc.settings.archival_merge_threshold)
+        except MembotError:
+            log.exception("reorganizing the archival notes of %s failed", user)
+            self.svc.metrics.errors.labels(where="reorganize").inc()
 
     def _count(self, outcome: Outcome) -> None:
         self.svc.metrics.heartbeats.labels(outcome=outcome).inc()
@@ -240,6 +263,8 @@ class Heartbeats:
             day = self.keys.heartbeat_budget(user, budget_day(event.ts))
             for _ in range(result.llm_calls + (1 if result.evicted else 0)):
                 await self.redis.incr_with_ttl(day, int(2 * DAY))
+            if any(ok and name in MEMORY_EDITS for name, ok in result.tools):
+                await self.redis.hset(meta_key, {"reflected": "0"})  # it changed memory: look again
         if event.kind == "user_message":
             await self.redis.hset(meta_key, {
                 "ref": json.dumps(asdict(event.user)), "reply_to": event.reply_to,

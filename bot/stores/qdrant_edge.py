@@ -189,6 +189,15 @@ class EdgeVectorStore:
             self._update(collection, qe.UpdateOperation.delete_points_by_filter(flt))
         return n
 
+    async def set_meta(self, collection: Collection, user: str, metas: dict[str, dict[str, Any]]) -> None:
+        if metas:
+            await self._run(self._set_meta, collection, user, metas)
+
+    def _set_meta(self, collection: str, user: str, metas: dict[str, dict[str, Any]]) -> None:
+        for item_id, meta in metas.items():  # the user filter: another user's id changes nothing
+            op = qe.UpdateOperation.set_payload_by_filter(_filter(user, ids=[item_id]), {"meta": meta})
+            self._update(collection, op)
+
     def _update(self, name: str, op: qe.UpdateOperation, points: int = 0) -> None:
         _guard("write", self._shard(name).update, op)
         with self._lock:

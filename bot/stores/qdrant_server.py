@@ -133,6 +133,12 @@ class ServerVectorStore:
                 name, models.FilterSelector(filter=flt), wait=True))
         return int(n)
 
+    async def set_meta(self, collection: Collection, user: str, metas: dict[str, dict[str, Any]]) -> None:
+        for item_id, meta in metas.items():  # the user filter: another user's id changes nothing
+            await self._call("set_meta", self._client.set_payload(
+                self._name(collection), {"meta": meta},
+                points=models.FilterSelector(filter=_filter(user, ids=[item_id])), wait=True))
+
     # --- reads ----------------------------------------------------------------------------------
     async def search(self, collection: Collection, user: str, *, text: str,
                      vector: Sequence[float] | None, limit: int, offset: int = 0,

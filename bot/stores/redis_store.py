@@ -340,7 +340,7 @@ class RedisStore:
         k = self.keys
         await self._do(self._r.delete(k.state(user), k.outbox(user), k.recall_queue(user),
                                       k.heartbeat_meta(user), k.outbox_state(user),
-                                      k.attempts(user)))
+                                      k.attempts(user), k.memory_health(user), k.memory_growth(user)))
         await self._do(self._r.srem(k.users, user))
         await self._do(self._r.zrem(k.heartbeat_due, user))
 
@@ -372,6 +372,15 @@ class RedisStore:
 
     async def hset(self, key: str, mapping: dict[str, str]) -> None:
         await self._do(self._r.hset(key, mapping=dict(mapping)))  # type: ignore[arg-type]
+
+    async def hincr(self, key: str, mapping: dict[str, float]) -> None:
+        pipe = self._r.pipeline(transaction=True)
+        for name, by in mapping.items():
+            pipe.hincrbyfloat(key, name, by)
+        await self._do(pipe.execute())
+
+    async def hsetnx(self, key: str, name: str, value: str) -> bool:
+        return bool(await self._do(self._r.hsetnx(key, name, value)))
 
     async def hgetall(self, key: str) -> dict[str, str]:
         return dict(await self._do(self._r.hgetall(key)))

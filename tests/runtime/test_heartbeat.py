@@ -189,8 +189,8 @@ async def test_budget_caps_calls_per_heartbeat_and_per_day(hb: MakeHarness) -> N
     """A heartbeat's chain stops at the daily budget left; a spent budget skips heartbeats until the next UTC day."""
     h = await hb(heartbeat_daily_budget=3, heartbeat_away_s=60.0)
     ev = await h.say("hi")
-    for _ in range(3):
-        h.fake.push(tool_call("archival_memory_search", query="plans", request_heartbeat=True))
+    for n in range(3):  # memory edits: the next heartbeat has something to look at again
+        h.fake.push(tool_call("core_memory_append", label="human", content=f"plan {n}", request_heartbeat=True))
     day1 = next_day(ev.ts) + 3600  # 01:00 UTC tomorrow: the two ticks share a budget day
     before = len(h.fake.requests)
     assert len(await run(h, day1)) == 1
@@ -220,11 +220,35 @@ async def test_cadence_stops_after_stop_after(hb: MakeHarness) -> None:
     h = await hb(heartbeat_idle_s=100.0, heartbeat_away_s=1000.0, heartbeat_stop_after_s=2500.0)
     ev = await h.say("bye for now")
     offsets = []
-    while (at := await due(h)) is not None:
+    while (at := await due(h)) is not None:  # each reflection edits memory, so the next one runs
+        h.fake.push(tool_call("core_memory_append", label="human", content=f"at {at}", request_heartbeat=False))
         assert len(await run(h, at)) == 1
         offsets.append(at - ev.ts)
     assert offsets == pytest.approx([100.0, 1100.0, 2100.0])
     assert await h.svc.heartbeats.tick(ev.ts + 2600) == []  # type: ignore[union-attr]
+
+
+async def test_idle_user_gets_no_llm_call_until_they_speak(hb: MakeHarness) -> None:
+    """A reflection that changed nothing, with no message since: the next heartbeat makes no LLM
+    call and ends the cadence; the user's next message starts it again."""
+    h = await hb(heartbeat_idle_s=100.0, heartbeat_away_s=1000.0, heartbeat_stop_after_s=5000.0)
+    ev = await h.say("bye for now")
+    assert len(await run(h, ev.ts + 100)) == 1
+    before = len(h.fake.requests)
+    assert await h.svc.heartbeats.tick(ev.ts + 1100) == []  # type: ignore[union-attr]
+    assert len(h.fake.requests) == before and await due(h) is None
+    later = await h.say("I'm back")
+    assert await due(h) == pytest.approx(later.ts + 100)
+
+
+async def test_a_heartbeat_reorganizes_archival_notes_first(hb: MakeHarness) -> None:
+    """A fired heartbeat merges exact duplicate notes before reflecting (no LLM call needed)."""
+    h = await hb()
+    ev = await h.say("hello")
+    for _ in range(2):
+        await h.svc.memory.insert_archival(h.key(), "Alice has a beagle named Rex.")
+    assert len(await run(h, ev.ts + IDLE + 1)) == 1
+    assert len(await h.svc.memory.all_items("archival", h.key())) == 1
 
 
 async def test_reflection_edit_is_visible_in_memory_show(hb: MakeHarness) -> None:
