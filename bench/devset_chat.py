@@ -57,9 +57,9 @@ class Builder:
     keys: dict[str, list[str]] = field(default_factory=dict)  # key -> dia ids
     qa: list[dict[str, object]] = field(default_factory=list)
 
-    def ask(self, kind: str, question: str, keys: list[str], answer: str = "") -> None:
+    def ask(self, kind: str, question: str, keys: list[str], answer: str = "", topic: str = "") -> None:
         self.qa.append({"question": question, "answer": answer, "type": kind,
-                        "category": CATEGORY[kind], "_keys": keys})
+                        "category": CATEGORY[kind], "_keys": keys, **({"topic": topic} if topic else {})})
 
 
 def _plants(b: Builder) -> list[Plant]:
@@ -79,8 +79,8 @@ def _plants(b: Builder) -> list[Plant]:
         s2 = rng.choice(range(s1 + 4, SESSIONS - 1))
         out.append(Plant(s1, rng.choice(att.first).format(v=first), f"upd:{att.name}:0"))
         out.append(Plant(s2, rng.choice(att.change).format(v=second, old=first), f"upd:{att.name}:1"))
-        b.ask("update_current", rng.choice(att.ask_now), [f"upd:{att.name}:1"], second)
-        b.ask("update_previous", rng.choice(att.ask_before), [f"upd:{att.name}:0"], first)
+        b.ask("update_current", rng.choice(att.ask_now), [f"upd:{att.name}:1"], second, f"user.{att.name}")
+        b.ask("update_previous", rng.choice(att.ask_before), [f"upd:{att.name}:0"], first, f"user.{att.name}")
     events = rng.sample(T.EVENTS, 4)
     slots = sorted(rng.sample(range(1, SESSIONS - 1), 4))
     for ev, s in zip(events, slots, strict=True):

@@ -41,6 +41,7 @@ class Question:
     evidence: set[str]
     category: int
     kind: str = ""  # question type when the set names one (bench.devset_chat), else "cat<N>"
+    topic: str = ""  # the changing attribute of an update question (bench.devset_chat)
 
 
 @dataclass
@@ -81,7 +82,7 @@ def _conversation(raw: dict) -> Conversation:  # type: ignore[type-arg]
         evidence = {e for ev in q.get("evidence", []) for e in re.split(r"[;,\s]+", ev) if e}
         if q.get("category") in CATEGORIES and evidence:
             kind = str(q.get("type") or f"cat{q['category']}")
-            out.questions.append(Question(q["question"], evidence, q["category"], kind))
+            out.questions.append(Question(q["question"], evidence, q["category"], kind, str(q.get("topic", ""))))
     return out
 
 

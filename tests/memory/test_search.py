@@ -266,3 +266,18 @@ def test_strict_date_arguments() -> None:
     """conversation_search_date takes YYYY-MM-DD, YYYY-MM or YYYY; anything else is None."""
     assert parse_date("2024-05") is not None and parse_date("2024") is not None
     assert parse_date("yesterday") is None and parse_date("2024-13-01") is None
+
+
+def test_speaker_prior_favours_whoever_the_question_is_about() -> None:
+    """'my'/'the user' questions lift the user's statements over the assistant's long answers;
+    'what did you suggest' lifts the assistant's; third-person questions only favour statements."""
+    from bot.protocols import Hit
+    def item(role: str, text: str) -> MemoryItem:
+        return MemoryItem(id=uuid.uuid4().hex, user="u", text=text, ts=0.0, role=role,
+                          kind="user_message" if role == "user" else "assistant")
+    answer, fact, ask = item("assistant", "Here are ten tips on seats."), item("user", "I always book an aisle seat."), \
+        item("user", "Which seat is best?")
+    hits = [Hit(answer, 1.0), Hit(ask, 0.95), Hit(fact, 0.75)]
+    assert [h.item for h in search.speaker_prior("where should my seat be?", hits)] == [fact, ask, answer]
+    assert search.speaker_prior("what did you suggest about seats?", hits)[0].item is answer
+    assert [h.item for h in search.speaker_prior("Where does Caroline sit?", hits)] == [answer, fact, ask]
