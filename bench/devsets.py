@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import devset_chat, locomo
+from bench import devset_chat, locomo, retrieval
 from bench.retrieval import DATA, MODEL, build
 from bot.memory import search
 from bot.service import Service
@@ -73,19 +73,11 @@ async def membot_rows(svc: Service, convs: list[locomo.Conversation]) -> tuple[l
 
 
 async def baseline_rows(svc: Service, convs: list[locomo.Conversation]) -> dict[str, list[Row]]:
-    rows: dict[str, list[Row]] = {}
-    for c in convs:
-        dias = [t.dia for t in c.turns]
-        for tag, texts in (("raw", [t.text for t in c.turns]),
-                           ("speaker", [f"{t.speaker}: {t.text}" for t in c.turns])):
-            bm25 = locomo.BM25(texts)
-            vecs = np.asarray(await svc.embedder.embed(texts), dtype=np.float32)
-            for q in c.questions:
-                qv = (await svc.embedder.embed([q.text]))[0]
-                b, d = bm25.rank(q.text), locomo.dense_rank(vecs, qv)
-                for name, ranking in (("BM25", b), ("dense", d), ("RRF", locomo.rrf([b, d]))):
-                    rows.setdefault(f"{name}, {tag}", []).append(([dias[i] for i in ranking[:10]], q.evidence))
-    return rows
+    """bench.retrieval's baselines (BM25, dense, RRF k=60; raw and "Speaker: text" turns)."""
+    names = {"bm25": "BM25, raw", "dense": "dense, raw", "rrf": "RRF, raw", "bm25_spk": "BM25, speaker",
+             "dense_spk": "dense, speaker", "rrf_spk": "RRF, speaker"}
+    rows = await retrieval.baseline_rows(svc, convs)
+    return {label: rows[key] for key, label in names.items()}
 
 
 async def measure(name: str, convs: list[locomo.Conversation], args: argparse.Namespace) -> dict[str, Any]:

@@ -137,8 +137,9 @@ def score(rows: list[tuple[list[str], set[str]]]) -> tuple[float, float]:
             statistics.fmean(locomo.recall_at(r, e, 10) for r, e in rows))
 
 
-async def baselines(svc: Service, convs: list[locomo.Conversation]) -> dict[str, tuple[float, float]]:
-    """Over raw turn texts, and over "Speaker: text" (the README's reference figures)."""
+async def baseline_rows(svc: Service, convs: list[locomo.Conversation]) -> dict[str, list[tuple[list[str], set[str]]]]:
+    """Per question, the top 10 turns of each baseline, over raw turn texts and over
+    "Speaker: text" (the README's reference figures): names bm25, dense, rrf, substring (+ _spk)."""
     rows: dict[str, list[tuple[list[str], set[str]]]] = {}
     for c in convs:
         dias = [t.dia for t in c.turns]
@@ -153,7 +154,11 @@ async def baselines(svc: Service, convs: list[locomo.Conversation]) -> dict[str,
                 for name, ranking in (("substring", sub), ("bm25", b), ("dense", d),
                                       ("rrf", locomo.rrf([b, d]))):
                     rows.setdefault(name + tag, []).append(([dias[i] for i in ranking[:10]], q.evidence))
-    return {m: score(r) for m, r in rows.items()}
+    return rows
+
+
+async def baselines(svc: Service, convs: list[locomo.Conversation]) -> dict[str, tuple[float, float]]:
+    return {m: score(r) for m, r in (await baseline_rows(svc, convs)).items()}
 
 
 async def others_latency(svc: Service, users: int, n: int = 300) -> list[float]:

@@ -3,8 +3,6 @@ over the real embedded Qdrant engine and the qdrant-client code path."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,9 +10,7 @@ import pytest
 from bot.memory import forgetting, search
 from bot.memory.forgetting import Curve, multiplier
 from bot.memory.longterm import LongTermMemory
-from bot.protocols import MemoryItem, VectorStore
-from bot.stores.qdrant_edge import EdgeVectorStore
-from bot.stores.qdrant_server import ServerVectorStore
+from bot.protocols import MemoryItem
 
 pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
 DAY = 86_400.0
@@ -23,15 +19,6 @@ T0 = 1.7e9
 
 def note(ts: float, **meta: Any) -> MemoryItem:
     return MemoryItem(id=f"{int(ts):032x}", user="u", text="n", ts=ts, kind="passage", meta=meta)
-
-
-@pytest.fixture(params=["edge", "server"])
-async def memory(request: pytest.FixtureRequest, tmp_path: Path, embedder: Any) -> AsyncIterator[LongTermMemory]:
-    store: VectorStore = (EdgeVectorStore(tmp_path / "q", prefix="t") if request.param == "edge"
-                          else ServerVectorStore(location=":memory:", prefix="t"))
-    await store.start(embedder.dim)
-    yield LongTermMemory(store, embedder)
-    await store.close()
 
 
 def test_multiplier_stays_within_half_and_one_and_a_half() -> None:

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime
-from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,9 +13,7 @@ from bot.memory import search
 from bot.memory.longterm import LongTermMemory, embed_text, recall_item
 from bot.memory.timeparse import find, parse_date
 from bot.messages import Message, ToolCall
-from bot.protocols import MemoryItem, VectorStore
-from bot.stores.qdrant_edge import EdgeVectorStore
-from bot.stores.qdrant_server import ServerVectorStore
+from bot.protocols import MemoryItem
 
 pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
 
@@ -54,15 +49,6 @@ def message(ts: float, who: str, text: str) -> Message:
 
 async def say(memory: LongTermMemory, user: str, lines: list[tuple[float, str, str]]) -> None:
     await memory.write("recall", [recall_item(user, message(*line)) for line in lines])
-
-
-@pytest.fixture(params=["edge", "server"])
-async def memory(request: pytest.FixtureRequest, tmp_path: Path, embedder: Any) -> AsyncIterator[LongTermMemory]:
-    store: VectorStore = (EdgeVectorStore(tmp_path / "q", prefix="t") if request.param == "edge"
-                          else ServerVectorStore(location=":memory:", prefix="t"))
-    await store.start(embedder.dim)
-    yield LongTermMemory(store, embedder)
-    await store.close()
 
 
 @pytest.fixture
