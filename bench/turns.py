@@ -14,8 +14,12 @@ Two phases in one run:
 - saturation: every user sends its next message as soon as the last reply arrives; the
   messages/s is the throughput figure (latency there is queueing, users x service time).
 
+Recall lag during the offered load: sampled every 0.25 s, the age of the oldest message
+still queued for embedding (bounded = it does not grow with the run).
+
 Run: python -m bench.turns [--users 20 --messages 10 --rate 50 --seconds 10]
-Goal on a 2-core machine: >= 50 messages/s, and p50 reply latency < 20 ms at 50 messages/s.
+Goal on a 2-core machine: >= 50 messages/s, and p50 reply latency < 20 ms at 50 messages/s;
+at --rate 100, recall backlog lag < 2 s.
 """
 
 from __future__ import annotations
@@ -110,6 +114,23 @@ async def offered_load(svc: Service, outbox: RecordingOutbox, users: int, rate: 
     return lat
 
 
+async def recall_lag(svc: Service, stop: asyncio.Event, out: list[float], every_s: float = 0.25) -> None:
+    """Sample the recall backlog's lag: now minus the time of the oldest message still
+    queued for embedding (0 when nothing is queued)."""
+    while not stop.is_set():
+        oldest = None
+        for user in await svc.redis.recall_dirty_users():
+            head = await svc.redis.recall_batch(user, 1)
+            if head:
+                ts = float(json.loads(head[0])["ts"])
+                oldest = ts if oldest is None else min(oldest, ts)
+        out.append(0.0 if oldest is None else max(time.time() - oldest, 0.0))
+        try:
+            await asyncio.wait_for(stop.wait(), every_s)
+        except TimeoutError:
+            pass
+
+
 async def run(users: int, messages: int, rate: float = 50.0, seconds: float = 10.0) -> dict[str, float]:
     server = ServerProcess()
     base_url = server.__enter__()
@@ -123,8 +144,14 @@ async def run(users: int, messages: int, rate: float = 50.0, seconds: float = 10
         await svc.start()
         await svc.embedder.embed(["warm up"])
         await user_session(svc, outbox, "warmup", 3, [])
+        stop, lags = asyncio.Event(), []
+        sampler = asyncio.create_task(recall_lag(svc, stop, lags))
         open_lat = await offered_load(svc, outbox, users, rate, seconds)
+        t_open = time.perf_counter()
         await svc.writer.flush()
+        open_drain = time.perf_counter() - t_open
+        stop.set()
+        await sampler
         lat: list[float] = []
         t0 = time.perf_counter()
         await asyncio.gather(*(user_session(svc, outbox, f"u{i}", messages, lat) for i in range(users)))
@@ -140,6 +167,8 @@ async def run(users: int, messages: int, rate: float = 50.0, seconds: float = 10
     return {
         "offered_rate": rate, "offered_messages": len(open_lat),
         "offered_p50_ms": pct(open_lat, 50) * 1000, "offered_p99_ms": pct(open_lat, 99) * 1000,
+        "offered_recall_lag_max_s": max(lags, default=0.0), "offered_recall_lag_p50_s": pct(lags, 50) if lags else 0.0,
+        "offered_drain_after_s": open_drain,
         "users": users, "messages": users * messages, "wall_s": wall,
         "messages_per_s": users * messages / wall,
         "p50_ms": pct(lat, 50) * 1000, "p99_ms": pct(lat, 99) * 1000,
@@ -160,6 +189,8 @@ def main() -> None:
           f" ({f['offered_messages']:.0f} messages)")
     print(f"  reply latency p50    {f['offered_p50_ms']:8.1f} ms           (goal < 20)")
     print(f"  reply latency p99    {f['offered_p99_ms']:8.1f} ms")
+    print(f"  recall backlog lag   max {f['offered_recall_lag_max_s']:.2f} s, p50 {f['offered_recall_lag_p50_s']:.2f} s"
+          f" (oldest message not yet embedded; goal < 2 s); drained {f['offered_drain_after_s']:.2f} s after")
     print(f"saturation: {f['users']} users x {a.messages} messages back to back = {f['messages']} turns"
           f" in {f['wall_s']:.2f} s")
     print(f"  throughput           {f['messages_per_s']:8.1f} messages/s   (goal >= 50)")
