@@ -48,7 +48,7 @@ def lines(kind: str) -> list[str]:
     rng = random.Random(3)
     return [json.dumps({"role": "assistant", "content": "\n\n".join(
         devset_text.long_answer(rng, "code") for _ in range(5)), "timestamp": 1.7e9 + 10 * i})
-        for i in range(600)]
+        for i in range(300)]
 
 
 def fixed_batches(lengths: Any, budget: int, max_items: int) -> list[list[int]]:
