@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import re
@@ -94,7 +95,7 @@ class Ledger:
             m = self.by_thread.get((str(p.get("channel")), str(p.get("thread_ts"))))
             text = str(p.get("markdown_text") or p.get("text") or "")
             if m is None:  # a DM fallback posts to the user id without thread
-                m = self._fallback(p, text)
+                m = self._by_metadata(p) or self._fallback(p, text)
             if m is None:
                 self.wrong += 1
                 continue
@@ -103,6 +104,17 @@ class Ledger:
                 self.wrong += 1
             m.answers.append(time.monotonic())
         self.seen_posts = len(posts)
+
+    def _by_metadata(self, p: dict[str, Any]) -> Msg | None:
+        """The reply id membot puts in every post's metadata names the event (channel, ts)."""
+        meta = p.get("metadata")
+        meta = json.loads(meta) if isinstance(meta, str) else meta or {}
+        reply = str((meta.get("event_payload") or {}).get("reply") or "")
+        parts = reply.split(":")  # slack:TEAM:CHANNEL:TS:SEQ
+        m = self.by_thread.get((parts[2], parts[3])) if len(parts) == 5 else None
+        if m is not None and str(p.get("channel")) not in (m.user, f"D{m.user}"):
+            return None  # a fallback must go to that user's DM
+        return m
 
     def _fallback(self, p: dict[str, Any], text: str) -> Msg | None:
         tok = TOKEN.search(text)

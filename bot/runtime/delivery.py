@@ -131,7 +131,7 @@ class Delivery:
                        fallback: bool) -> None:
         if fallback and reply.reply_to and reply.kind != "trace":  # a channel: try the DM
             dm = replace(reply, reply_to="", seq=reply.seq + 1000, part=0,
-                         text=DM_FALLBACK + reply.text if reply.kind == "message" else reply.text)
+                         text=DM_FALLBACK + reply.text)
             await self.redis.outbox_remove(user, raw, reply.id, instead=dm.to_json())
             return
         await self.redis.add_dead_letter(dead_letter("reply", user, raw, error, attempts))
