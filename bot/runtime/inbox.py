@@ -126,6 +126,7 @@ class Inbox:
         while not stop.is_set():
             try:
                 await self.redis.release_due(time.time())
+                await self.redis.heal_queue()
                 for user in await self.redis.orphans():
                     if await self.redis.mark_ready(user):
                         log.info("re-queued %s (no live owner)", user)

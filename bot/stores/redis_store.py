@@ -181,6 +181,18 @@ class RedisStore:
                 n += 1
         return n
 
+    async def heal_queue(self) -> int:
+        """Drop users from ``queued`` that are not in the ready list (a worker killed between
+        taking a user and clearing its mark would otherwise keep it from being queued again)."""
+        k = self.keys
+        if int(await self._do(self._r.scard(k.queued))) <= int(await self._do(self._r.llen(k.ready))):
+            return 0
+        listed = set(await self._do(self._r.lrange(k.ready, 0, -1)))
+        ghosts = [u for u in await self._do(self._r.smembers(k.queued)) if u not in listed]
+        if ghosts:
+            await self._do(self._r.srem(k.queued, *ghosts))
+        return len(ghosts)
+
     async def orphans(self) -> list[str]:
         """Active users nobody holds, queues or waits for: a dead owner's users."""
         k = self.keys

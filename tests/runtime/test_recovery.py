@@ -96,3 +96,23 @@ async def test_lock_token_names_the_instance(tmp_path: Path, embedder: Any, fake
     finally:
         await svc.redis.delete_prefix()
         await svc.stop()
+
+
+async def test_user_marked_queued_by_a_killed_worker_is_queued_again(tmp_path: Path, embedder: Any,
+                                                                     fake_llm: Any) -> None:
+    """A worker killed between taking a user off the ready list and clearing its "queued"
+    mark must not leave the user unqueueable (seen in the chaos run: one user stuck)."""
+    settings = make_settings(tmp_path, fake_llm.base_url)
+    svc, outbox = await start_service(settings, embedder)
+    try:
+        ev = _event("dora", "still there?")
+        r = svc.redis
+        await r._r.sadd(r.keys.queued, ev.key)  # the dead worker's leftover mark
+        await r._r.rpush(r.keys.inbox(ev.key), ev.to_json())  # journaled, never listed
+        await r._r.sadd(r.keys.active, ev.key)
+        fake_llm.push(tool_call("send_message", message="yes", request_heartbeat=False))
+        await outbox.wait(ev.event_id, 10)
+        assert outbox.texts() == ["yes"]
+    finally:
+        await svc.redis.delete_prefix()
+        await svc.stop()
