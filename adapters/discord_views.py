@@ -120,7 +120,13 @@ class ConfirmView(discord.ui.View):
         self.add_item(self.cancel_button)
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        return interaction.user.id == self.owner_id
+        """Only the person who asked; anyone else is told so (an unanswered click shows
+        them "This interaction failed")."""
+        if interaction.user.id == self.owner_id:
+            return True
+        await interaction.response.send_message("Only the person who asked can answer this.",
+                                                ephemeral=True)
+        return False
 
     async def confirm(self, interaction: discord.Interaction) -> None:
         if self.outcome:

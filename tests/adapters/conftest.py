@@ -106,3 +106,71 @@ async def slack_socket(tmp_path: Path, fake_llm: Any, embedder: Any) -> AsyncIte
         await adapter.close()
         await svc.stop()
         await wipe(settings)
+
+
+@dataclass
+class DiscordEnv:
+    svc: Any
+    emu: Any  # bot.testing.discord_emulator.DiscordEmulator
+    fake: Any  # the fake LLM
+    stop: Any  # asyncio.Event ending adapters.discord_adapter.run
+    task: Any
+
+    def say(self, text: str) -> None:
+        from bot.testing.fake_openai import tool_call
+
+        self.fake.push(tool_call("send_message", message=text, request_heartbeat=False))
+
+
+def point_discord_at(monkeypatch: pytest.MonkeyPatch, emu: Any) -> None:
+    """discord.py's REST base and default gateway, aimed at the emulator (its only edge)."""
+    import discord.gateway
+    import discord.http
+    import yarl
+
+    monkeypatch.setattr(discord.http.Route, "BASE", emu.api_base)
+    monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(emu.gateway_url))
+
+
+async def start_discord(settings: Any, embedder: Any, emu: Any, fake_llm: Any) -> DiscordEnv:
+    """`membot sync-commands` then the real run() loop against the emulator, until ready."""
+    import asyncio
+
+    from adapters import discord_adapter
+
+    assert await discord_adapter.sync_commands(settings, None) == 0
+    svc, _ = await start_service(settings, embedder)
+    stop = asyncio.Event()
+    task = asyncio.create_task(discord_adapter.run(svc, stop, drain_s=2.0))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    while not ("discord" in svc.checks and await svc.checks["discord"]()):
+        assert loop.time() < deadline and not task.done(), "discord client never got ready"
+        await asyncio.sleep(0.05)
+    return DiscordEnv(svc, emu, fake_llm, stop, task)
+
+
+async def stop_discord(env: DiscordEnv, settings: Any) -> None:
+    import asyncio
+
+    env.stop.set()
+    await asyncio.wait_for(env.task, 20)
+    await env.svc.stop()
+    await wipe(settings)
+
+
+@pytest.fixture
+async def discord_env(tmp_path: Path, fake_llm: Any, embedder: Any,
+                      monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[DiscordEnv]:
+    """The Discord adapter's real run() with discord.py connected to the local emulator."""
+    from bot.testing.discord_emulator import DiscordEmulator
+
+    async with DiscordEmulator() as emu:
+        point_discord_at(monkeypatch, emu)
+        operator = emu.add_user("operator", member=False)
+        settings = make_settings(tmp_path, fake_llm.base_url, discord_token=emu.token,
+                                 discord_admin_ids=str(operator.id))
+        env = await start_discord(settings, embedder, emu, fake_llm)
+        env.operator = operator  # type: ignore[attr-defined]
+        yield env
+        await stop_discord(env, settings)

@@ -1,5 +1,6 @@
-"""Discord messages in and replies out: routing (DMs, mentions, threads), typing, the
-outbox's splitting and file fallback — fake discord.py objects, the real core."""
+"""Discord message routing details on small fakes of discord.py objects, the real core:
+bot authors, other users' mentions, traces vs notices, typing cleanup, replies without a
+ping. Conversations end to end run against the emulator (test_discord_gateway.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import discord
 import pytest
@@ -66,26 +66,6 @@ def guild_message(text: str, channel: FakeChannel, mentions: list[FakeUser] | No
                        mentions=mentions or [])
 
 
-async def test_dm_is_answered_with_typing(env: Env) -> None:
-    """A DM is answered in the DM; typing starts on submit and stops when the step ends."""
-    dm = FakeChannel(id=10, name="", type=discord.ChannelType.private)
-    env.client.add(dm)
-    env.say("Hi Alice!")
-    msg = FakeMessage(id=41, content="hello", author=ALICE, channel=dm)
-    assert await env.handler.handle(msg, BOT_ID) == "accepted"
-    await eventually(lambda: bool(dm.sent) and "discord:41" not in env.outbox.typing)
-    assert dm.sent[0]["content"] == "Hi Alice!" and "reference" not in dm.sent[0]
-    assert dm.typings >= 1
-    assert "DM" in env.prompt_line() and "Alice" in env.prompt_line()
-
-
-async def test_guild_message_without_mention_is_ignored(env: Env) -> None:
-    """In a server, messages that do not mention the bot are not submitted."""
-    ch = FakeChannel(id=20)
-    assert await env.handler.handle(guild_message("just chatting", ch), BOT_ID) == "ignored"
-    assert env.harness.fake.requests == [] and ch.typings == 0
-
-
 async def test_bot_authors_are_ignored(env: Env) -> None:
     """Other bots (and the bot itself) are never answered, even when they mention it."""
     ch = FakeChannel(id=21)
@@ -111,40 +91,8 @@ async def test_mention_is_stripped_and_replied_to(env: Env) -> None:
     assert (ref.message_id, ref.channel_id, ch.sent[0]["mention_author"]) == (77, 30, False)
 
 
-async def test_mention_in_thread_is_answered_in_the_thread(env: Env) -> None:
-    """A mention inside a thread is answered in that thread and marked as one."""
-    thread = FakeChannel(id=31, name="planning", type=discord.ChannelType.public_thread)
-    env.client.add(thread)
-    env.say("In the thread")
-    assert await env.handler.handle(guild_message(f"<@{BOT_ID}> ok?", thread, [BOT]), BOT_ID) == "accepted"
-    await eventually(lambda: bool(thread.sent))
-    assert thread.sent[0]["content"] == "In the thread"
-    assert "in #planning" in env.prompt_line()
-
-
 def _reply(text: str, kind: str = "message", reply_to: str = "50:60") -> Reply:
     return Reply(user=UserRef("discord", "1", "-"), text=text, reply_to=reply_to, kind=kind)  # type: ignore[arg-type]
-
-
-async def test_long_reply_split_under_2000_with_reference_once() -> None:
-    """A reply over 2,000 chars goes out in chunks; only the first replies to the message."""
-    ch = FakeChannel(id=50)
-    outbox = DiscordOutbox(FakeClient().add(ch))
-    text = "\n\n".join(f"Part {i}. " + "lorem ipsum " * 90 for i in range(3))
-    await outbox.deliver(_reply(text))
-    assert len(ch.sent) == 3 and all(len(m["content"]) <= 2_000 for m in ch.sent)
-    assert ["reference" in m for m in ch.sent] == [True, False, False]
-    assert all(m["allowed_mentions"].everyone is False for m in ch.sent)
-
-
-async def test_very_long_reply_becomes_a_file() -> None:
-    """Output longer than four messages is sent once, as a Markdown attachment."""
-    ch = FakeChannel(id=50)
-    outbox = DiscordOutbox(FakeClient().add(ch))
-    await outbox.deliver(_reply("word " * 3_000))
-    assert len(ch.sent) == 1
-    file: Any = ch.sent[0]["file"]
-    assert file.filename == "answer.md" and file.fp.read().decode().startswith("word word")
 
 
 async def test_traces_are_not_sent_but_notices_are() -> None:
@@ -154,14 +102,6 @@ async def test_traces_are_not_sent_but_notices_are() -> None:
     await outbox.deliver(_reply("thinking about it", kind="trace"))
     await outbox.deliver(_reply("Please slow down.", kind="notice"))
     assert [m["content"] for m in ch.sent] == ["Please slow down."]
-
-
-async def test_proactive_reply_goes_to_the_users_dm() -> None:
-    """A reply without a target (a heartbeat message) opens the user's DM."""
-    alice = FakeUser(id=1)
-    client = FakeClient(users={1: alice})
-    await DiscordOutbox(client).deliver(_reply("Thinking of you", reply_to=""))
-    assert alice.dm.sent[0]["content"] == "Thinking of you"
 
 
 async def test_typing_stops_when_not_accepted(env: Env) -> None:
