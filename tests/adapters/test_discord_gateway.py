@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.events import Reply, UserRef
+from bot.testing.fake_openai import last_event
 from tests.adapters.conftest import DiscordEnv
 
 
@@ -35,7 +36,7 @@ async def test_mention_in_channel_replies_to_the_message(discord_env: DiscordEnv
     assert sent["channel_id"] == str(emu.general.id)
     assert str(sent["message_reference"]["message_id"]) == msg["id"]
     assert sent["_allowed_mentions"]["parse"] == [] and sent["type"] == 19
-    line = discord_env.fake.requests[0]["messages"][-1]["content"]
+    line = last_event(discord_env.fake.requests[0])
     assert line.endswith("what's new?") and "<@" not in line and "in #general" in line
 
 
@@ -47,7 +48,7 @@ async def test_thread_mention_answered_in_thread(discord_env: DiscordEnv) -> Non
     await emu.user_message(emu.thread, alice, "ok?", mention_bot=True)
     await emu.wait(lambda: len(emu.sent) == 1)
     assert emu.sent[0]["channel_id"] == str(emu.thread.id)
-    assert "in #planning" in discord_env.fake.requests[0]["messages"][-1]["content"]
+    assert "in #planning" in last_event(discord_env.fake.requests[0])
 
 
 async def test_without_content_intent_unaddressed_messages_are_ignored(discord_env: DiscordEnv) -> None:
