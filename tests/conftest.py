@@ -86,7 +86,8 @@ def sweep_prefixes() -> int:
         return 0
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL)
+    client: Any = (redis.RedisCluster.from_url(REDIS_URL.replace("+cluster://", "://", 1))
+                   if "+cluster://" in REDIS_URL else redis.Redis.from_url(REDIS_URL))
     deleted = 0
     try:
         for prefix in _prefixes:

@@ -2,11 +2,14 @@
 
 The only module importing ``redis``. Its errors become ``StoreError`` here. Key names
 come from ``bot.keys``. Per-user multi-key updates are single Lua scripts over keys that
-share the user's hash tag, so they are atomic (and Redis Cluster friendly).
+share the user's hash tag, so they are atomic and each runs in one Redis Cluster slot;
+``REDIS_URL=redis+cluster://host:port`` selects redis-py's cluster client (tested against a
+real 3-master cluster in tests/stores/test_redis_cluster.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
@@ -68,6 +71,20 @@ return due
 """
 
 
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+
+def connect(url: str, timeout_s: float) -> Any:
+    """A client for ``url``: ``redis+cluster://host:port`` (any node) speaks Redis Cluster
+    through redis-py's cluster client; every other URL is a single Redis server."""
+    scheme, _, rest = url.partition("://")
+    opts: dict[str, Any] = dict(decode_responses=True, socket_timeout=timeout_s,
+                                socket_connect_timeout=timeout_s)
+    if scheme in CLUSTER_SCHEMES:
+        return aioredis.RedisCluster.from_url(f"{CLUSTER_SCHEMES[scheme]}://{rest}", **opts)
+    return aioredis.from_url(url, **opts)
+
+
 def _opt_str(v: Any) -> str | None:
     return None if v is None else str(v)
 
@@ -78,21 +95,39 @@ class RedisStore:
     def __init__(self, url: str, prefix: str = "membot", timeout_s: float = 5.0) -> None:
         self.keys = Keys(prefix)
         self._timeout = timeout_s
-        self._r: aioredis.Redis = aioredis.from_url(
-            url, decode_responses=True, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
-        )
+        self._r: Any = connect(url, timeout_s)  # aioredis.Redis or aioredis.RedisCluster
         self._commit = self._r.register_script(_COMMIT)
         self._release = self._r.register_script(_RELEASE)
         self._renew = self._r.register_script(_RENEW)
         self._claim = self._r.register_script(_CLAIM_DUE)
         self._mark_ready = self._r.register_script(_MARK_READY)
         self._outbox_replace = self._r.register_script(_OUTBOX_REPLACE)
+        self._cluster_ready = not isinstance(self._r, aioredis.RedisCluster)
+        self._init_lock = asyncio.Lock()
 
     async def _do(self, aw: Awaitable[Any]) -> Any:
         try:
+            if not self._cluster_ready:
+                await self._init_cluster(aw)
             return await aw
         except RedisError as exc:
             raise StoreError(f"Redis failed: {exc}") from exc
+
+    async def _init_cluster(self, pending: Awaitable[Any]) -> None:
+        """Learn the slot map once: redis-py's cluster client breaks connections when many
+        first commands initialize it concurrently (seen with 60 parallel claims)."""
+        try:
+            async with self._init_lock:
+                if not self._cluster_ready:
+                    try:
+                        await asyncio.wait_for(self._r.initialize(), self._timeout * 2)
+                    except TimeoutError as exc:
+                        raise StoreError("Redis Cluster did not answer in time") from exc
+                    self._cluster_ready = True
+        except BaseException:
+            if asyncio.iscoroutine(pending):
+                pending.close()  # never sent
+            raise
 
     async def ping(self) -> bool:
         return bool(await self._do(self._r.ping()))
@@ -383,7 +418,7 @@ class RedisStore:
         return int(v) if v else 0
 
     async def hset(self, key: str, mapping: dict[str, str]) -> None:
-        await self._do(self._r.hset(key, mapping=dict(mapping)))  # type: ignore[arg-type]
+        await self._do(self._r.hset(key, mapping=dict(mapping)))
 
     async def hincr(self, key: str, mapping: dict[str, float]) -> None:
         pipe = self._r.pipeline(transaction=True)
