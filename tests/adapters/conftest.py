@@ -75,17 +75,23 @@ async def slack(tmp_path: Path, fake_llm: Any, embedder: Any) -> AsyncIterator[S
         yield env
 
 
-@dataclass
-class SocketEnv:
-    svc: Any
-    adapter: Any
-    slack: Any  # bot.testing.slack_socket.SlackEmulator
-    fake: Any  # the fake LLM
+class Scripted:
+    """Queues the agent's next answer on the fake LLM."""
+
+    fake: Any
 
     def say(self, text: str) -> None:
         from bot.testing.fake_openai import tool_call
 
         self.fake.push(tool_call("send_message", message=text, request_heartbeat=False))
+
+
+@dataclass
+class SocketEnv(Scripted):
+    svc: Any
+    adapter: Any
+    slack: Any  # bot.testing.slack_socket.SlackEmulator
+    fake: Any  # the fake LLM
 
 
 @pytest.fixture
@@ -109,17 +115,12 @@ async def slack_socket(tmp_path: Path, fake_llm: Any, embedder: Any) -> AsyncIte
 
 
 @dataclass
-class DiscordEnv:
+class DiscordEnv(Scripted):
     svc: Any
     emu: Any  # bot.testing.discord_emulator.DiscordEmulator
     fake: Any  # the fake LLM
     stop: Any  # asyncio.Event ending adapters.discord_adapter.run
     task: Any
-
-    def say(self, text: str) -> None:
-        from bot.testing.fake_openai import tool_call
-
-        self.fake.push(tool_call("send_message", message=text, request_heartbeat=False))
 
 
 def point_discord_at(monkeypatch: pytest.MonkeyPatch, emu: Any) -> None:
