@@ -1,6 +1,7 @@
-"""Minimal fakes of the discord.py objects the message handler and outbox touch (messages,
-channels, users) for unit-level routing tests. Interactions, permissions and the gateway
-are exercised for real against bot.testing.discord_emulator instead."""
+"""Minimal fakes of the discord.py objects the adapter touches (messages, channels, users,
+interactions) for unit-level tests. Only the attributes the adapter reads exist; anything
+else fails loudly. End-to-end behaviour (real CommandTree, real permissions, gateway) is
+tested against bot.testing.discord_emulator instead."""
 
 from __future__ import annotations
 
@@ -11,6 +12,12 @@ from typing import Any
 import discord
 
 BOT_ID = 999
+
+
+@dataclass
+class Perms:
+    administrator: bool = False
+    manage_guild: bool = False
 
 
 @dataclass
@@ -42,6 +49,7 @@ class FakeUser:
     display_name: str = "Alice"
     bot: bool = False
     guild: FakeGuild | None = None  # set for members (resolved in a server)
+    guild_permissions: Perms | None = None
     dm: FakeChannel = field(default_factory=lambda: FakeChannel(id=7001, name="",
                                                                   type=discord.ChannelType.private))
 
@@ -87,3 +95,58 @@ class FakeClient:
 
     async def fetch_user(self, id: int, /) -> FakeUser:
         return self.users[id]
+
+
+@dataclass
+class FakeResponse:
+    deferred: dict[str, Any] | None = None
+    edits: list[dict[str, Any]] = field(default_factory=list)
+
+    def is_done(self) -> bool:
+        return self.deferred is not None
+
+    async def defer(self, **kw: Any) -> None:
+        assert self.deferred is None, "an interaction is answered only once"
+        self.deferred = kw
+
+    async def edit_message(self, **kw: Any) -> None:
+        self.edits.append(kw)
+
+
+@dataclass
+class SentMessage:
+    content: str | None
+    kw: dict[str, Any]
+    edits: list[dict[str, Any]] = field(default_factory=list)
+
+    async def edit(self, **kw: Any) -> None:
+        self.edits.append(kw)
+
+
+@dataclass
+class FakeFollowup:
+    sent: list[SentMessage] = field(default_factory=list)
+
+    async def send(self, content: str | None = None, **kw: Any) -> SentMessage:
+        msg = SentMessage(content, kw)
+        self.sent.append(msg)
+        return msg
+
+
+@dataclass
+class FakeInteraction:
+    user: FakeUser
+    guild: FakeGuild | None = None
+    response: FakeResponse = field(default_factory=FakeResponse)
+    followup: FakeFollowup = field(default_factory=FakeFollowup)
+    original_edits: list[dict[str, Any]] = field(default_factory=list)
+
+    async def edit_original_response(self, **kw: Any) -> None:
+        self.original_edits.append(kw)
+
+    def texts(self) -> list[str]:
+        return [m.content or "" for m in self.followup.sent]
+
+    def all_ephemeral(self) -> bool:
+        return all(m.kw.get("ephemeral") is True for m in self.followup.sent) and bool(
+            self.response.deferred and self.response.deferred.get("ephemeral"))

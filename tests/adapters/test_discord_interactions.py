@@ -30,10 +30,10 @@ async def answered(env: DiscordEnv, inter: Any, n: int = 1) -> list[str]:
 
 
 async def test_commands_are_synced(discord_env: DiscordEnv) -> None:
-    """`membot sync-commands` bulk-overwrites /memory (6 subcommands), /heartbeat and /bot,
-    and Discord accepted every name, description and option."""
+    """`membot sync-commands` bulk-overwrites /memory (6 subcommands), /heartbeat, /bot and
+    /knowledge, and Discord accepted every name, description and option."""
     cmds = {c["name"]: c for c in discord_env.emu.commands["global"]}
-    assert set(cmds) == {"memory", "heartbeat", "bot"}
+    assert set(cmds) == {"memory", "heartbeat", "bot", "knowledge"}
     assert {o["name"] for o in cmds["memory"]["options"]} == {
         "show", "search", "export", "forget", "reset", "link"}
     assert cmds["bot"]["default_member_permissions"] == str(1 << 5)
