@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from bot.errors import DeliveryError
 from bot.events import Reply, UserRef
 from bot.testing.fake_openai import last_event
 from tests.adapters.conftest import DiscordEnv
@@ -142,7 +145,7 @@ async def test_proactive_reply_opens_the_dm(discord_env: DiscordEnv) -> None:
     """A reply with no target (a heartbeat message) fetches the user and opens their DM."""
     emu = discord_env.emu
     alice = emu.add_user("alice")
-    assert await discord_env.svc.router.deliver(
+    await discord_env.svc.router.deliver(
         Reply(user=UserRef("discord", str(alice.id), "-"), text="Thinking of you", reply_to=""))
     assert emu.sent[0]["channel_id"] == str(emu.dm_with(alice).id)
     assert ("POST", "/users/@me/channels") in emu.rest.requests
@@ -162,6 +165,7 @@ async def test_server_errors_and_forbidden(discord_env: DiscordEnv) -> None:
     emu.thread.bot_can_view = False
     for ch in (emu.general, emu.thread):
         reply = Reply(user=UserRef("discord", str(alice.id), "-"), text="x", reply_to=str(ch.id))
-        assert await discord_env.svc.router.deliver(reply) is False
+        with pytest.raises(DeliveryError, match="403"):  # classified by the outbox (issue 15)
+            await discord_env.svc.router.deliver(reply)
     codes = {code for _, _, status, code in emu.rest.refused if status == 403}
     assert codes == {50013, 50001}
