@@ -107,8 +107,10 @@ class VectorStore(Protocol):
         since: float | None = None,
         until: float | None = None,
         mode: SearchMode = "hybrid",
+        weights: Sequence[float] | None = None,
     ) -> list[Hit]:
-        """Best matches of this user's items only, optionally within [since, until)."""
+        """Best matches of this user's items only, optionally within [since, until).
+        ``weights``: (dense, sparse) weights of the hybrid fusion; None = the stores' own."""
         ...
 
     async def by_time(

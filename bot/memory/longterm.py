@@ -262,6 +262,7 @@ class LongTermMemory:
         until: float | None = None,
         mode: SearchMode = "hybrid",
         prefer: tuple[float, float] | None = None,
+        weights: Sequence[float] | None = None,
     ) -> list[Hit]:
         """Best matches of one user's items. ``since``/``until`` filter; ``prefer`` is a
         soft window: the ranking within it is fused with the plain one, so items from then
@@ -279,7 +280,8 @@ class LongTermMemory:
             windows += [(lo, hi)] if lo < hi else []
         rankings = await asyncio.gather(*(
             self.store.search(collection, user, text=query, vector=vector, limit=depth,
-                              offset=0 if prefer else offset, since=lo, until=hi, mode=mode)
+                              offset=0 if prefer else offset, since=lo, until=hi, mode=mode,
+                              weights=weights)
             for lo, hi in windows))
         hits = rankings[0] if len(rankings) == 1 else fuse(rankings, [1.0, PREFER_WEIGHT])
         if self.on_search:

@@ -252,13 +252,13 @@ class EdgeVectorStore:
     async def search(self, collection: Collection, user: str, *, text: str,
                      vector: Sequence[float] | None, limit: int, offset: int = 0,
                      since: float | None = None, until: float | None = None,
-                     mode: SearchMode = "hybrid") -> list[Hit]:
+                     mode: SearchMode = "hybrid", weights: Sequence[float] | None = None) -> list[Hit]:
         return await self._run(self._search, collection, user, text, vector, limit, offset,
-                               since, until, mode)
+                               since, until, mode, weights)
 
     def _search(self, collection: str, user: str, text: str, vector: Sequence[float] | None,
                 limit: int, offset: int, since: float | None, until: float | None,
-                mode: SearchMode) -> list[Hit]:
+                mode: SearchMode, weights: Sequence[float] | None = None) -> list[Hit]:
         if limit <= 0:
             return []
         flt = _filter(user, since, until)
@@ -278,7 +278,7 @@ class EdgeVectorStore:
             k = prefetch_limit(limit, offset)
             req = qe.QueryRequest(
                 limit=limit, offset=offset, filter=flt,
-                query=qe.Fusion.Rrf(k=RRF_K, weights=RRF_WEIGHTS),  # type: ignore[arg-type]
+                query=qe.Fusion.Rrf(k=RRF_K, weights=list(weights or RRF_WEIGHTS)),  # type: ignore[arg-type]
                 prefetches=[qe.Prefetch(limit=k, query=s, filter=flt) for s in signals],
                 with_payload=True)
         points = _guard("search", self._shard(collection).query, req)

@@ -143,7 +143,7 @@ class ServerVectorStore:
     async def search(self, collection: Collection, user: str, *, text: str,
                      vector: Sequence[float] | None, limit: int, offset: int = 0,
                      since: float | None = None, until: float | None = None,
-                     mode: SearchMode = "hybrid") -> list[Hit]:
+                     mode: SearchMode = "hybrid", weights: Sequence[float] | None = None) -> list[Hit]:
         if limit <= 0:
             return []
         flt = _filter(user, since, until)
@@ -165,7 +165,7 @@ class ServerVectorStore:
                                              query_filter=flt, limit=limit, offset=offset)
         else:
             call = self._client.query_points(
-                name, prefetch=signals, query=models.RrfQuery(rrf=models.Rrf(k=RRF_K, weights=RRF_WEIGHTS)),
+                name, prefetch=signals, query=models.RrfQuery(rrf=models.Rrf(k=RRF_K, weights=list(weights or RRF_WEIGHTS))),
                 query_filter=flt, limit=limit, offset=offset)
         res = await self._call("search", call)
         return [Hit(payload_item(p.payload or {}), float(p.score)) for p in res.points]

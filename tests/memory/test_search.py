@@ -267,3 +267,13 @@ def test_speaker_prior_favours_whoever_the_question_is_about() -> None:
     assert [h.item for h in search.speaker_prior("where should my seat be?", hits)] == [fact, ask, answer]
     assert search.speaker_prior("what did you suggest about seats?", hits)[0].item is answer
     assert [h.item for h in search.speaker_prior("Where does Caroline sit?", hits)] == [answer, fact, ask]
+
+
+async def test_fusion_weights_shift_the_hybrid_ranking(alice: LongTermMemory) -> None:
+    """Hybrid search with weights (0, 1) ranks as words alone do, with (1, 0) as meaning alone."""
+    query = "flight number TP1357"
+    for weights, mode in (((0.0, 1.0), "sparse"), ((1.0, 0.0), "dense")):
+        fused = await alice.search("recall", "alice", query, limit=3, weights=weights)
+        alone = await alice.search("recall", "alice", query, limit=3, mode=mode)  # type: ignore[arg-type]
+        assert [h.item.id for h in fused][:1] == [h.item.id for h in alone][:1]
+
