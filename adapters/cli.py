@@ -201,6 +201,7 @@ async def cmd_chat(settings: Settings, user: str) -> int:
     from adapters.runner import serve_admin_socket
     from adapters.terminal import run_chat
     svc = _service(settings)
+    await svc.probe_llm()
     await svc.start()
     control = await serve_admin_socket(svc)
     try:

@@ -20,6 +20,7 @@ async def run_service(settings: Settings, terminal_user: str = "local") -> int:
     stop = asyncio.Event()  # set by SIGTERM/SIGINT
     adapters_stop = asyncio.Event()  # set once running steps have committed
     install_signal_handlers(stop)
+    await svc.probe_llm()
     await svc.start()
     control = await serve_admin_socket(svc)
     runners: list[Awaitable[None]] = []

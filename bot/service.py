@@ -18,6 +18,7 @@ from typing import Any
 from bot.agent import tools
 from bot.agent.context import ContextManager
 from bot.agent.loop import Agent, StepResult
+from bot.agent.probe import ProbeReport, probe
 from bot.agent.tokens import TokenCounter
 from bot.config import NO_LLM, Settings
 from bot.errors import ConfigError, StoreError
@@ -130,6 +131,20 @@ class Service:
             await load()
         await self.store.start(self.embedder.dim)
         self._started = True
+
+    async def probe_llm(self) -> ProbeReport | None:
+        """Check the LLM endpoint, model and window once (``membot run``/``chat``); caps
+        LLM_CONTEXT_WINDOW to the server's window. Raises ConfigError naming the setting."""
+        if not hasattr(self.llm, "fetch_json"):
+            return None  # a seam given by a test or a disabled LLM
+        report = await probe(self.llm, self.settings)  # type: ignore[arg-type]
+        if report.window:
+            self.context.cap_window(report.window, report.window_source)
+        for note in report.notes:
+            log.warning("LLM check: %s", note)
+        log.info("LLM check passed: %s (window %s)", self.settings.llm_model,
+                 report.window or "not reported")
+        return report
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=name)

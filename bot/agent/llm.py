@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+import httpx2
 import openai
 from openai.types.chat import ChatCompletion
 
@@ -65,7 +66,7 @@ _OVERFLOW = re.compile(
 _WINDOW = re.compile(r"(?:maximum context length|context window of|context size|n_ctx)"
                      r"\D{0,20}(\d{3,7})", re.IGNORECASE)
 # a 5xx that is really the server refusing the request body (sending it again fails again)
-_VALIDATION = re.compile(r"validation errors? for|Input should be|Field required"
+_VALIDATION = re.compile(r"validation errors?\b|Input should be|Field required"
                          r"|Extra inputs are not permitted|invalid request", re.IGNORECASE)
 _KEYLIKE = re.compile(r"\b(sk|key)-[A-Za-z0-9_*.\-]{4,}")
 _RETRY_STATUS = frozenset({408, 409, 429})
@@ -108,6 +109,26 @@ class OpenAIChat:
             timeout=settings.llm_timeout_s,
             max_retries=0,
         )
+
+    @property
+    def base_url(self) -> str:
+        return self._url
+
+    async def fetch_json(self, url: str, body: dict[str, Any] | None = None,
+                         timeout_s: float = 5.0) -> tuple[int, Any]:
+        """GET (POST with ``body``) a JSON document: (HTTP status, parsed body or None).
+        Relative URLs are under LLM_BASE_URL. Raises LLMUnavailable if nothing answers."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                if body is None:
+                    resp = await self._client.get(url, cast_to=httpx2.Response)
+                else:
+                    resp = await self._client.post(url, cast_to=httpx2.Response, body=body)
+        except openai.APIStatusError as exc:
+            return exc.status_code, _json_or_none(exc.response)
+        except (openai.APIConnectionError, openai.APITimeoutError, TimeoutError) as exc:
+            raise LLMUnavailable(f"nothing answered at {self._url}: {type(exc).__name__}") from None
+        return resp.status_code, _json_or_none(resp)
 
     async def ping(self, timeout_s: float = 3.0) -> bool:
         """Readiness: the endpoint answers ``GET /models`` (any HTTP answer counts as up)."""
@@ -294,6 +315,13 @@ def _server_message(exc: openai.APIStatusError) -> str:
     if isinstance(body, str) and body.strip():
         return body.strip()[:500]
     return exc.message
+
+
+def _json_or_none(resp: httpx2.Response) -> Any:
+    try:
+        return resp.json()
+    except ValueError:
+        return None
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

@@ -180,12 +180,16 @@ class FakeOpenAI:
         self,
         *,
         default: Responder | None = None,
-        model: str = "fake-model",
+        model: str = "gpt-4o-mini",
         embedding_dim: int = 384,
         prompt_tokens: int | None = None,
         validate: bool = True,
+        routes: Mapping[str, object] | None = None,
     ) -> None:
         self.default = default
+        # extra endpoints: "GET /props" -> JSON body, or (status, JSON body); they replace
+        # the built-in ones (e.g. "GET /v1/models" as vLLM answers it)
+        self.routes = dict(routes or {})
         self.validate = validate  # reject what the real API rejects (see ``protocol_problem``)
         self.model = model
         self.embedding_dim = embedding_dim
@@ -226,9 +230,13 @@ class FakeOpenAI:
 
     async def start(self) -> None:
         app = web.Application()
+        for route, answer in self.routes.items():
+            method, path = route.split(" ", 1)
+            app.router.add_route(method, path, _fixed(answer))
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
-        app.router.add_get("/v1/models", self._models)
+        if "GET /v1/models" not in self.routes:
+            app.router.add_get("/v1/models", self._models)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
@@ -363,6 +371,15 @@ class FakeOpenAI:
     async def _models(self, request: web.Request) -> web.Response:
         model = {"id": self.model, "object": "model", "created": 0, "owned_by": "fake"}
         return web.json_response({"object": "list", "data": [model]})
+
+
+def _fixed(answer: object) -> Callable[[web.Request], Any]:
+    status, body = answer if isinstance(answer, tuple) else (200, answer)
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response(body, status=status)
+
+    return handler
 
 
 def protocol_problem(body: dict[str, Any]) -> str | None:

@@ -260,7 +260,7 @@ async def test_500_validation_error_is_not_retried(fake: FakeOpenAI, llm: OpenAI
     """llama-cpp-python answers a request it cannot validate with a 500: LLMRejected at once,
     not three retries as if the server were down (seen: 'content: Input should be a valid
     string', retried three times on every message)."""
-    fake.push(error(500, "1 validation error for ChatCompletionRequestAssistantMessage\n"
+    fake.push(error(500, "7 validation errors:\n  {'loc': ('body', 'messages', 1)}\n"
                          "content\n  Input should be a valid string"))
     with pytest.raises(LLMRejected, match="valid string"):
         await llm.complete(USER)

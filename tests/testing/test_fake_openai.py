@@ -149,7 +149,7 @@ async def test_embeddings_deterministic_and_normalized(
 async def test_models_endpoint(fake: FakeOpenAI, client: openai.AsyncOpenAI) -> None:
     """GET /v1/models lists the fake model."""
     page = await client.models.list()
-    assert [m.id for m in page.data] == ["fake-model"]
+    assert [m.id for m in page.data] == ["gpt-4o-mini"]
 
 
 def test_runs_in_a_thread_for_sync_callers() -> None:
