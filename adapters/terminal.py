@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from rich.console import Console
@@ -30,14 +32,58 @@ Commands:
   /exit              leave (also Ctrl-D)"""
 
 
+LINE_MAX = 160  # a log line or an error in the chat is cut to one line this long
+
+
+def one_line(text: str) -> str:
+    """The first line of a (possibly multi-line) text, cut to LINE_MAX characters."""
+    lines = text.strip().splitlines() or [""]
+    first = lines[0]
+    more = len(lines) > 1 or len(first) > LINE_MAX
+    return first[:LINE_MAX] + (" …" if more else "")
+
+
+class _ConsoleStream:
+    """A stream for logging handlers that prints each record as one dim line through the
+    chat's console, so log lines never interleave with the spinner or the prompt."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def write(self, text: str) -> int:
+        if text.strip():
+            self.console.print(f"  log: {one_line(text)}", style="dim", markup=False,
+                               highlight=False)
+        return len(text)
+
+    def flush(self) -> None:
+        return None
+
+
+@contextlib.contextmanager
+def logs_through(console: Console) -> Iterator[None]:
+    """While the chat runs, the root logger's stream handlers print through ``console``."""
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
+    stream = _ConsoleStream(console)
+    old = [h.setStream(stream) for h in handlers]  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        for h, prev in zip(handlers, old, strict=True):
+            if prev is not None:
+                h.setStream(prev)
+
+
 @dataclass
 class TerminalOutbox:
     """Prints replies; lets the REPL wait until the step of its event is complete."""
 
     console: Console
     waiting: dict[str, asyncio.Event] = field(default_factory=dict)
+    shown: dict[str, int] = field(default_factory=dict)  # replies printed per event
 
     async def deliver(self, reply: Reply) -> None:
+        self.shown[reply.event_id] = self.shown.get(reply.event_id, 0) + 1
         if reply.kind == "trace":
             self.console.print(f"  · {reply.text}", style="dim", markup=False, highlight=False)
         elif reply.kind == "notice":
@@ -80,9 +126,16 @@ class TerminalChat:
             return status
         with self.console.status("thinking…", spinner="dots"):
             await asyncio.wait_for(done.wait(), timeout_s)
+        if kind == "heartbeat" and not self.outbox.shown.pop(event.event_id, 0):
+            self.console.print("  (heartbeat: nothing to show)", style="dim", markup=False)
+        self.outbox.shown.pop(event.event_id, None)
         return status
 
     async def loop(self) -> None:
+        with logs_through(self.console):
+            await self._loop()
+
+    async def _loop(self) -> None:
         self.console.print(f"membot terminal chat as [bold]{self.key}[/] — /help for commands, /exit to leave")
         while True:
             try:
@@ -99,7 +152,7 @@ class TerminalChat:
                 else:
                     await self.send("user_message", line)
             except MembotError as exc:
-                self.console.print(f"error: {exc}", style="red", markup=False)
+                self.console.print(f"error: {one_line(str(exc))}", style="red", markup=False)
             except TimeoutError:
                 self.console.print("error: no answer in time", style="red")
 

@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(default=60.0, gt=0, description="Seconds to wait for one LLM call.")
     llm_max_retries: int = Field(default=3, ge=0, le=10, description="Retries on rate limits, 5xx and connection errors (bounded backoff).")
     llm_temperature: float = Field(default=0.3, ge=0, le=2)
+    llm_tools: Literal["on", "off"] = Field(default="on", description="Tool calling. off = plain-text replies, core memory edited by one constrained-JSON call per heartbeat (for models/servers without tool calling; also chosen automatically when the server says it cannot do tools).")
 
     # --- Embeddings ------------------------------------------------------------------------
     embedding_provider: Literal["fastembed", "openai"] = Field(default="fastembed")

@@ -43,8 +43,10 @@ class LLM(Protocol):
         tools: list[dict[str, Any]] | None = None,
         *,
         max_tokens: int | None = None,
+        response_format: dict[str, Any] | None = None,
     ) -> Completion:
-        """One chat completion. Raises LLMTimeout, LLMUnavailable, ContextOverflow."""
+        """One chat completion. Raises LLMTimeout, LLMUnavailable, LLMRejected,
+        ContextOverflow."""
         ...
 
     async def close(self) -> None: ...

@@ -49,7 +49,8 @@ class DisabledLLM:
     """Stands in when no LLM endpoint is configured (memory CLI commands)."""
 
     async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None,
-                       *, max_tokens: int | None = None) -> Completion:
+                       *, max_tokens: int | None = None,
+                       response_format: dict[str, Any] | None = None) -> Completion:
         raise ConfigError(NO_LLM)
 
     async def close(self) -> None:

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bot.agent import prompts
+from bot.agent import prompts, wire
 from bot.agent.summary import check_summary, unsummarized_note
 from bot.agent.tokens import TokenCounter
 from bot.config import Settings
@@ -72,8 +72,10 @@ class ContextManager:
         self.settings = settings
         self.tokens = tokens
         self.llm = llm
-        self.tool_schemas = tool_schemas
-        self._tools_tokens = tokens.count_tools(tool_schemas)
+        self._all_tools = wire.bound_strings(tool_schemas, settings.tool_arg_max_chars)
+        self.tools_on = settings.llm_tools == "on"
+        self.tool_schemas = self._all_tools if self.tools_on else []
+        self._tools_tokens = tokens.count_tools(self.tool_schemas)
         self._cache: dict[int, int] = {}  # hash of a message -> its tokens
 
     def _count(self, messages: list[dict[str, Any]]) -> int:
@@ -94,7 +96,17 @@ class ContextManager:
 
     def system_message(self, state: AgentState) -> dict[str, Any]:
         core = prompts.render_core(state.persona.value, state.human.value)
-        return {"role": "system", "content": f"{prompts.SYSTEM}\n\n{core}"}
+        system = prompts.SYSTEM if self.tools_on else prompts.SYSTEM_PLAIN
+        return {"role": "system", "content": f"{system}\n\n{core}"}
+
+    def disable_tools(self, reason: str) -> None:
+        """Plain-text replies from now on (the server cannot do tool calling)."""
+        if self.tools_on:
+            log.warning("tool calling is off from now on: %s. Set LLM_TOOLS=off to skip this "
+                        "detection, or use a server/model with tool calling.", reason[:200])
+        self.tools_on = False
+        self.tool_schemas = []
+        self._tools_tokens = 0
 
     def assemble(self, state: AgentState, now: float | None = None,
                  extra: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:

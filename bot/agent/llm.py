@@ -146,10 +146,13 @@ class OpenAIChat:
         tools: list[dict[str, Any]] | None = None,
         *,
         max_tokens: int | None = None,
+        response_format: dict[str, Any] | None = None,
     ) -> Completion:
-        """One chat completion. Raises LLMTimeout, LLMUnavailable, ContextOverflow,
-        ModelBehaviorError."""
+        """One chat completion. Raises LLMTimeout, LLMUnavailable, LLMRejected,
+        ContextOverflow, ModelBehaviorError."""
         request = self._request(messages, tools, max_tokens)
+        if response_format is not None:
+            request["response_format"] = response_format
         attempt = 0
         while True:
             try:

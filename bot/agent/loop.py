@@ -12,11 +12,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.agent import prompts, tools
+from bot.agent import json_memory, prompts, tools
 from bot.agent.context import ContextManager
 from bot.agent.toolcontext import ToolContext
 from bot.config import Settings
-from bot.errors import ContextOverflow, LLMError, LLMRejected, LLMTimeout
+from bot.errors import ContextOverflow, LLMError, LLMRejected, LLMTimeout, ToolError
 from bot.events import Event, Reply, ReplyKind
 from bot.knowledge.base import KnowledgeBase
 from bot.memory.core import AgentState
@@ -33,6 +33,7 @@ NOTICE_REJECTED = ("Sorry, the language model server refused my request; the ope
 NOTICE_TOO_BIG = ("Sorry, my memory no longer fits the language model's context window; the "
                   "operator needs to raise LLM_CONTEXT_WINDOW (and the server's window).")
 NOTICE_EMPTY = "Sorry, I couldn't come up with an answer to that. Could you say it another way?"
+NOTICE_SILENT = "(Noted. I had nothing to add this time.)"
 # an answer that only echoes our event header says nothing
 _HEADER = re.compile(r"^\s*\[(user|heartbeat|alert|login|memory:)[^\]]*\]\s*", re.IGNORECASE)
 NOTICE_FAILED = ("Sorry, something went wrong while I worked on your message and I had to give "
@@ -153,19 +154,33 @@ class Agent:
         ctx = ToolContext(state=state, memory=self.memory, settings=self.settings,
                           event=event, knowledge=self.knowledge)
         cap = min(event.max_steps or self.settings.max_chain_steps, self.settings.max_chain_steps)
+        if event.kind == "heartbeat" and not self.context.tools_on:
+            await self._review_memory(ctx, result)  # no tools: one JSON call edits memory
+        elif await self._chain(state, event, result, ctx, cap):
+            self._append(state, result, self.context.alert(prompts.CHAIN_CAP.format(n=cap)))
+        if event.kind == "user_message" and not any(
+                r.kind in ("message", "notice") for r in result.replies):
+            # never silence for a person waiting: an empty model, or one that only used tools
+            log.warning("no answer for a user message (%d empty model answers)", result.empty)
+            self._reply(result, event, NOTICE_EMPTY if result.empty else NOTICE_SILENT, "notice")
+
+    async def _chain(self, state: AgentState, event: Event, result: StepResult,
+                     ctx: ToolContext, cap: int) -> bool:
+        """Up to ``cap`` LLM calls; True when the model still wanted another step."""
         nudged = False
+        nudge = prompts.NUDGE if self.context.tools_on else prompts.NUDGE_PLAIN
         # the chain stops while one more LLM call still fits in the step's time bound
         deadline = time.monotonic() + self.settings.step_timeout_s - self.settings.llm_timeout_s
         for turn in range(1, cap + 1):
             if turn > 1 and time.monotonic() > deadline:
                 self._append(state, result, self.context.alert(prompts.CHAIN_DEADLINE))
-                return
-            done = await self._think(state, result, nudge=nudged)
+                return False
+            done = await self._think(state, result, extra=nudge if nudged else "")
             said = _HEADER.sub("", done.content).strip()
             if not done.tool_calls and not said:  # nothing usable: never stored
                 result.empty += 1
                 if nudged:
-                    break
+                    return False
                 nudged = True  # once: a short line asking for send_message
                 continue
             nudged = False
@@ -174,17 +189,37 @@ class Agent:
             self._append(state, result, msg)
             if not done.tool_calls:  # local models often answer in plain text
                 self._deliver(ctx, result, event, said)
-                return
+                return False
             if event.trace and said:
                 self._reply(result, event, said, "trace")
             if not await self._run_tools(ctx, done, result, event):
-                return
-        if nudged:  # the model said nothing, even when asked again
-            log.warning("the model answered empty twice; nothing stored")
-            if event.kind == "user_message" and not any(r.kind == "message" for r in result.replies):
-                self._reply(result, event, NOTICE_EMPTY, "notice")
-            return
-        self._append(state, result, self.context.alert(prompts.CHAIN_CAP.format(n=cap)))
+                return False
+        return not nudged
+
+    async def _review_memory(self, ctx: ToolContext, result: StepResult) -> None:
+        """Tools off: one constrained-JSON call proposes core memory edits; each is validated
+        and run as the tool call it stands for. What changed is noted in the FIFO."""
+        done = await self._think(ctx.state, result, extra=json_memory.INSTRUCTION,
+                                 response_format=json_memory.response_format(),
+                                 max_tokens=min(512, self.settings.llm_reply_reserve))
+        lines: list[str] = []
+        try:
+            calls = json_memory.edit_calls(done.content)
+        except ToolError as exc:
+            log.warning("memory review answer rejected: %s", exc)
+            calls = []
+        for call in calls:
+            ctx.now = time.time()
+            outcome = await tools.execute(call, ctx)
+            result.tools.append((call.name, outcome.ok))
+            lines.append(f"{call.name}({call.arguments}) -> {outcome.text}")
+        result.core_changed = result.core_changed or ctx.core_changed
+        if lines:
+            self._append(ctx.state, result, self.context.alert(
+                "Memory review at heartbeat: " + "; ".join(lines)))
+            if ctx.event.trace:
+                for line in lines:
+                    self._reply(result, ctx.event, line, "trace")
 
     async def _run_tools(self, ctx: ToolContext, done: Completion, result: StepResult,
                          event: Event) -> bool:
@@ -210,25 +245,38 @@ class Agent:
 
     def _deliver(self, ctx: ToolContext, result: StepResult, event: Event, text: str) -> None:
         if event.kind == "heartbeat" and not self.settings.heartbeat_proactive:
+            if event.trace:  # a developer watching (terminal chat): shown as a dim trace
+                self._reply(result, event, text, "trace")
             return  # heartbeat output stays private unless the deployment allows it
         self._reply(result, event, text, "message")
 
-    async def _think(self, state: AgentState, result: StepResult, *, nudge: bool = False) -> Completion:
+    async def _think(self, state: AgentState, result: StepResult, *, extra: str = "",
+                     response_format: dict[str, Any] | None = None,
+                     max_tokens: int | None = None) -> Completion:
         """One LLM call inside the budget: warn, flush, and on overflow (the server's window
-        is smaller than we thought) learn the window, flush and retry once."""
-        extra = [{"role": "user", "content": prompts.NUDGE}] if nudge else None
-        messages, raw = await self._fit(state, result, extra)
+        is smaller than we thought) learn the window, flush and retry once. A server that
+        says it cannot do tools gets the plain-text mode and the call again."""
+        lines = [{"role": "user", "content": extra}] if extra else None
+        messages, raw = await self._fit(state, result, lines)
         for attempt in (1, 2):
             try:
-                done = await self.llm.complete(messages, self.context.tool_schemas,
-                                               max_tokens=self.settings.llm_reply_reserve)
+                done = await self.llm.complete(
+                    messages, self.context.tool_schemas or None,
+                    max_tokens=max_tokens or self.settings.llm_reply_reserve,
+                    response_format=response_format)
             except ContextOverflow as exc:
                 if attempt == 2:
                     raise
                 if exc.window:
                     self.context.cap_window(exc.window, "named in the server's error")
                 result.evicted += len(await self.context.flush(state))
-                messages, raw = await self._fit(state, result, extra)
+                messages, raw = await self._fit(state, result, lines)
+                continue
+            except LLMRejected as exc:
+                if attempt == 2 or not self.context.tools_on or not json_memory.says_no_tools(str(exc)):
+                    raise
+                self.context.disable_tools(str(exc))
+                messages, raw = await self._fit(state, result, lines)
                 continue
             result.llm_calls += 1
             if done.usage:

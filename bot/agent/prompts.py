@@ -23,6 +23,15 @@ Each user line says where it was written: in a channel others can read, be discr
 about private things you remember. Set request_heartbeat=true to act again right after
 a tool call (e.g. after a search); you get a limited number of steps per event."""
 
+SYSTEM_PLAIN = """\
+You are the long-lived companion of one person, with a memory kept for you.
+Answer the person directly in plain text, briefly and warmly.
+Core memory (below) is always in view: <persona> is who you are, <human> is what you
+know about this person; use it. Older conversation is summarized; it is not lost.
+Events arrive as bracketed lines: [user] (the person), [heartbeat], [alert], [login].
+Each user line says where it was written: in a channel others can read, be discreet
+about private things you remember."""
+
 SUMMARIZE = """\
 You maintain the running summary of a conversation between an assistant and a person.
 Merge the previous summary with the messages below into one new summary of at most
@@ -48,6 +57,8 @@ NUDGE = (
     "[alert] Your last answer was empty. Answer the latest event now: call send_message "
     "with what you want to say (or a memory tool if no one is waiting)."
 )
+
+NUDGE_PLAIN = "[alert] Your last answer was empty. Answer the latest event now, in plain text."
 
 
 def render_core(persona: str, human: str) -> str:

@@ -39,6 +39,22 @@ def normalize(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def bound_strings(schemas: list[dict[str, Any]], max_chars: int) -> list[dict[str, Any]]:
+    """Tool schemas whose string parameters carry ``maxLength`` (a copy). Servers that
+    constrain generation with a grammar built from the schema (llama.cpp's function-calling
+    formats, vLLM guided decoding) then cannot generate an unbounded argument, which they do
+    even when ``max_tokens`` is sent (llama-cpp-python ignores it for tool arguments)."""
+    out = []
+    for schema in schemas:
+        schema = json.loads(json.dumps(schema))
+        props = schema.get("function", {}).get("parameters", {}).get("properties", {})
+        for spec in props.values():
+            if isinstance(spec, dict) and spec.get("type") == "string":
+                spec.setdefault("maxLength", max_chars)
+        out.append(schema)
+    return out
+
+
 def _assistant(m: dict[str, Any]) -> dict[str, Any] | None:
     calls = [_call(c) for c in m.get("tool_calls") or []]
     content = content_text(m.get("content"))

@@ -196,6 +196,7 @@ class FakeOpenAI:
         self.prompt_tokens = prompt_tokens  # reported on every answer unless the turn sets one
         self.requests: list[dict[str, Any]] = []  # every chat request body, in order
         self.embedding_requests: list[dict[str, Any]] = []
+        self.abandoned = 0  # delayed answers whose client had closed the connection meanwhile
         self.base_url = ""
         self._queue: deque[Turn] = deque()
         self._runner: web.AppRunner | None = None
@@ -310,6 +311,8 @@ class FakeOpenAI:
         turn = self._queue.popleft() if self._queue else self._fallback(body)
         if turn.delay_s > 0:
             await asyncio.sleep(turn.delay_s)
+            if request.transport is None or request.transport.is_closing():
+                self.abandoned += 1  # the client closed the request while we "generated"
             turn = turn.then or self._fallback(body)
         if turn.body is not None:
             return web.json_response(turn.body, status=turn.status, headers=turn.headers)

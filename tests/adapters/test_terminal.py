@@ -83,3 +83,43 @@ async def test_heartbeat_warning_summarize_reset(harness: Harness) -> None:
     await chat.loop()
     assert "memory reset" in out.getvalue()
     assert (await _state(harness)).fifo == []
+
+
+async def test_logs_print_through_the_chat_as_one_line(harness: Harness) -> None:
+    """Seen: log lines printed over the spinner and a 500 dumped seven validation errors
+    into the conversation. While the chat runs, log records print through its console as
+    one dim line each (the original stream gets nothing, and is restored afterwards)."""
+    import logging
+
+    from bot.testing.fake_openai import error
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logging.getLogger().addHandler(handler)
+    try:
+        harness.fake.push(error(500, "7 validation errors:\n  {'loc': 1}\n  {'loc': 2}\n  {'loc': 3}"))
+        chat, out = _chat(harness, ["hello", "/exit"])
+        await chat.loop()
+        printed = out.getvalue()
+        logged = [line for line in printed.splitlines() if "log: " in line]
+        assert any("step abandoned (LLMRejected)" in line for line in logged)
+        assert "{'loc': 2}" not in printed
+        assert "refused my request" in printed  # the notice, once
+        assert stream.getvalue() == ""
+        assert handler.stream is stream
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+
+async def test_heartbeat_output_is_shown_dimmed(harness: Harness) -> None:
+    """Seen: /heartbeat showed nothing at all. Its output is shown as a dim trace, and a
+    heartbeat with nothing to say says so."""
+    harness.fake.push(tool_calls([call("send_message", message="Reflected on tea.",
+                                       request_heartbeat=False)], content="Tidy memory."),
+                      text(""), text(""))
+    chat, out = _chat(harness, ["/heartbeat", "/heartbeat", "/exit"])
+    await chat.loop()
+    printed = out.getvalue()
+    assert "· Tidy memory." in printed and "· send_message(" in printed
+    assert "Reflected on tea." in printed
+    assert "bot> Reflected" not in printed
+    assert "(heartbeat: nothing to show)" in printed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
@@ -186,6 +187,21 @@ async def test_timeout_raises_llm_timeout(fake: FakeOpenAI) -> None:
         await llm.complete(USER)
     assert time.monotonic() - started < 2
     assert len(fake.requests) == 1
+    await llm.close()
+
+
+async def test_timeout_closes_the_request(fake: FakeOpenAI) -> None:
+    """On timeout the HTTP request is closed, so a server that watches its client stops
+    generating (seen: after our timeout the server kept generating for minutes)."""
+    llm = make_llm(fake.base_url, llm_timeout_s=0.3)
+    fake.push(delay(1.0, text("too late")))
+    with pytest.raises(LLMTimeout):
+        await llm.complete(USER)
+    for _ in range(40):
+        if fake.abandoned:
+            break
+        await asyncio.sleep(0.05)
+    assert fake.abandoned == 1
     await llm.close()
 
 

@@ -39,8 +39,9 @@ async def test_llama_cpp_props_window_caps_the_setting(tmp_path: Path, embedder:
             await svc.stop()
 
 
-async def test_vllm_and_ollama_windows(tmp_path: Path) -> None:
-    """vLLM's max_model_len and Ollama's num_ctx are read where each server tells them."""
+async def test_vllm_ollama_and_lm_studio_windows(tmp_path: Path) -> None:
+    """vLLM's max_model_len, Ollama's num_ctx and LM Studio's loaded_context_length are read
+    where each server tells them."""
     vllm = {"GET /v1/models": {"object": "list", "data": [
         {"id": "gpt-4o-mini", "object": "model", "max_model_len": 8192}]}}
     async with FakeOpenAI(routes=vllm) as fake:
@@ -55,6 +56,12 @@ async def test_vllm_and_ollama_windows(tmp_path: Path) -> None:
         llm, settings = _llm(tmp_path, fake.base_url)
         report = await probe(llm, settings)
         assert (report.window, report.window_source) == (6144, "Ollama num_ctx")
+        await llm.close()
+    lmstudio = {"GET /api/v0/models/gpt-4o-mini": {"id": "gpt-4o-mini", "loaded_context_length": 5000,
+                                                   "max_context_length": 32768}}
+    async with FakeOpenAI(routes=lmstudio) as fake:
+        llm, settings = _llm(tmp_path, fake.base_url)
+        assert (await probe(llm, settings)).window == 5000
         await llm.close()
 
 

@@ -120,3 +120,16 @@ async def test_every_step_call_sends_the_reply_reserve(harness: Harness) -> None
     await harness.say("hi")
     reserve = harness.svc.settings.llm_reply_reserve
     assert [r["max_tokens"] for r in harness.fake.requests] == [reserve, reserve]
+
+
+async def test_tool_string_arguments_are_bounded_in_the_schema(harness: Harness) -> None:
+    """Every string parameter of the tools sent carries maxLength = TOOL_ARG_MAX_CHARS, so a
+    grammar-constrained server cannot generate an endless argument (seen: a heartbeat ran
+    7,681 tokens for 473 s; llama-cpp-python ignores max_tokens for tool arguments)."""
+    harness.fake.push(text("hi"))
+    await harness.say("hi")
+    limit = harness.svc.settings.tool_arg_max_chars
+    strings = [spec for t in harness.fake.requests[0]["tools"]
+               for spec in t["function"]["parameters"]["properties"].values()
+               if spec.get("type") == "string"]
+    assert strings and all(s["maxLength"] == limit for s in strings)
