@@ -36,7 +36,7 @@ def measure(model: str, env_file: str | None = ".env") -> dict[str, int]:
     out = {
         "instructions": counter.count_text(prompts.SYSTEM),
         "system_message_with_empty_memory": counter.count_messages([system]),
-        "tool_schemas": counter.count_tools(ctx.tool_schemas),  # as sent (maxLength added)
+        "tool_schemas": counter.count_tools(ctx.tool_schemas),  # as sent
     }
     out["fixed_total"] = out["system_message_with_empty_memory"] + out["tool_schemas"]
     out["approximate"] = int(counter.approximate)

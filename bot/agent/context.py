@@ -72,7 +72,10 @@ class ContextManager:
         self.settings = settings
         self.tokens = tokens
         self.llm = llm
-        self._all_tools = wire.bound_strings(tool_schemas, settings.tool_arg_max_chars)
+        # local servers constrain tool arguments with a grammar built from the schema and
+        # ignore max_tokens there: bound every string (OpenAI itself needs no such bound)
+        self._all_tools = (wire.bound_strings(tool_schemas, settings.tool_arg_max_chars)
+                           if settings.llm_base_url else tool_schemas)
         self.tools_on = settings.llm_tools == "on"
         self.tool_schemas = self._all_tools if self.tools_on else []
         self._tools_tokens = tokens.count_tools(self.tool_schemas)
