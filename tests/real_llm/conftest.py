@@ -45,8 +45,8 @@ def small_llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServe
 
 def real_settings(tmp_path: Path, base_url: str, **over: Any) -> Any:
     values: dict[str, Any] = dict(llm_model=MODEL_ALIAS, llm_context_window=4096,
-                                  llm_reply_reserve=64, llm_timeout_s=180.0, llm_max_retries=1,
-                                  max_chain_steps=3, step_timeout_s=900.0,
+                                  llm_reply_reserve=64, llm_timeout_s=600.0, llm_max_retries=1,
+                                  max_chain_steps=3, step_timeout_s=2400.0,
                                   tool_arg_max_chars=300)
     values.update(over)
     return make_settings(tmp_path, base_url, **values)
