@@ -260,10 +260,10 @@ class Agent:
         messages, raw = await self._fit(state, result, lines)
         for attempt in (1, 2):
             try:
+                fmt = {"response_format": response_format} if response_format else {}
                 done = await self.llm.complete(
                     messages, self.context.tool_schemas or None,
-                    max_tokens=max_tokens or self.settings.llm_reply_reserve,
-                    response_format=response_format)
+                    max_tokens=max_tokens or self.settings.llm_reply_reserve, **fmt)
             except ContextOverflow as exc:
                 if attempt == 2:
                     raise
