@@ -48,6 +48,17 @@ def actor_of(interaction: Any, admin_ids: frozenset[str]) -> Actor:
                  admin_of=server_of(interaction) if is_guild_admin(interaction) else "")
 
 
+NOT_SERVER_ADMIN = ("Only server admins (Manage Server) and bot operators can do that here; it "
+                    "changes the server, not anyone's memory.")
+
+
+def require_admin(interaction: Any, admin_ids: frozenset[str]) -> None:
+    """Deployment-level commands of this server (knowledge, channels): its admins or an
+    operator. Never a way into someone's memory (that is bot.ops.access)."""
+    if not actor_of(interaction, admin_ids).may_administer(server_of(interaction)):
+        raise Refused(NOT_SERVER_ADMIN)
+
+
 def identity_of(user: Any) -> str | None:
     """The identity key of a user option (None: the caller's own memory)."""
     return None if user is None else user_key(user)

@@ -110,6 +110,11 @@ class SlackCommands:
         info = await client.users_info(user=user)
         return bool(info["user"].get("is_admin") or info["user"].get("is_owner"))
 
+    async def is_admin(self, client: AsyncWebClient, user: str) -> bool:
+        """Workspace-level commands (knowledge, channels): an operator or a workspace
+        admin/owner. Never a way into someone's memory (that is bot.ops.access)."""
+        return user in self.admin_ids or await self.is_workspace_admin(client, user)
+
     def actor(self, team: str, user: str, workspace_admin: bool = False) -> Actor:
         return Actor(user_key(team, user), operator=user in self.admin_ids,
                      admin_of=f"slack:{team}" if workspace_admin else "")
@@ -206,7 +211,7 @@ class SlackCommands:
                        channel: str) -> None:
         """`/memory channels enable|disable|list`: workspace admins choose where the bot
         answers (CHANNEL_OPT_IN)."""
-        admin = req.caller in self.admin_ids or await self.is_workspace_admin(client, req.caller)
+        admin = await self.is_admin(client, req.caller)
         self.svc.access.require_server_admin(self.actor(req.team, req.caller, admin), f"slack:{req.team}")
         action, admission = (req.rest.split() or ["list"])[0].lower(), self.svc.admission
         if action not in ("enable", "disable", "list"):
