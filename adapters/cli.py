@@ -262,8 +262,9 @@ async def cmd_memory(svc: Any, args: argparse.Namespace) -> int:
             if input(f"Delete ALL memory of {user}? [y/N] ").strip().lower() not in ("y", "yes"):
                 print("cancelled")
                 return 1
-        await admin.reset(user)
-        print(f"memory of {user} deleted")
+        receipt = await admin.reset(user)
+        print(f"memory of {user} deleted; removed: "
+              + ", ".join(f"{n} {what}" for what, n in receipt.items()))
     elif args.action == "link":
         await admin.link(args.identity, user)
         print(f"{args.identity} now shares the memory of {user}")

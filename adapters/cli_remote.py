@@ -68,8 +68,8 @@ class RemoteAdmin:
                            actor: str = "cli") -> dict[str, int]:
         return dict(await self.call("import_lines", user=user, lines=list(lines), actor=actor))
 
-    async def reset(self, user: str, actor: str = "cli") -> None:
-        await self.call("reset", user=user, actor=actor)
+    async def reset(self, user: str, actor: str = "cli") -> dict[str, int]:
+        return dict(await self.call("reset", user=user, actor=actor))
 
     async def link(self, identity: str, target: str, actor: str = "cli") -> None:
         await self.call("link", identity=identity, target=target, actor=actor)

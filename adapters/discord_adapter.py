@@ -103,8 +103,22 @@ class MembotBot(commands.Bot):
         if self.handler is not None and self.user is not None:
             await self.handler.handle(message, self.user.id)
 
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        """A message deleted on Discord leaves the author's recall memory too."""
+        await forget_deleted(self.service, f"discord:{payload.message_id}")
+
     async def on_ready(self) -> None:
         log.info("discord connected as %s in %d server(s)", self.user, len(self.guilds))
+        for guild in list(self.guilds):
+            await self.on_guild_join(guild)
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        """ALLOWED_GUILDS: the bot leaves any other server (docs/privacy.md)."""
+        if self.service is not None and not self.service.admission.server_allowed(
+                "discord", str(guild.id)):
+            log.warning("leaving server %s: not in ALLOWED_GUILDS", guild.id)
+            with contextlib.suppress(discord.HTTPException):
+                await guild.leave()
 
     async def ready_check(self) -> bool:
         return self.is_ready() and not self.is_closed()
@@ -138,6 +152,15 @@ async def run(service: Service, stop: asyncio.Event, drain_s: float = 10.0) -> N
         log.info("discord adapter stopped")
     if client.done() and not client.cancelled() and client.exception() is not None:
         raise client.exception()  # type: ignore[misc]
+
+
+async def forget_deleted(service: Service | None, event_id: str) -> None:
+    if service is None:
+        return
+    try:
+        await service.admin.forget_message(event_id)
+    except MembotError:
+        log.exception("could not forget a deleted message")
 
 
 async def _drain(service: Service, grace_s: float) -> None:

@@ -1,6 +1,7 @@
-"""Slash commands: ``/memory show|search|export|forget|reset|link``, ``/heartbeat`` and
-``/bot status``. Every answer is ephemeral; every action goes through ``bot.ops.admin``
-(audited there). Acting on someone else's memory is checked at run time."""
+"""Slash commands: ``/memory show|search|export|forget|reset|audit|link``, ``/heartbeat``
+and ``/bot status``. Every answer is ephemeral; every memory action goes through
+``bot.ops.access`` (who may act on whose memory, durable audit, notices), checked when
+the command runs."""
 
 from __future__ import annotations
 
@@ -12,28 +13,25 @@ from discord import app_commands
 from discord.ext import commands
 
 from adapters import render
-from adapters.discord_inbound import user_key
 from adapters.discord_views import (
     Action,
     ConfirmView,
     Refused,
-    require_admin,
+    actor_of,
+    identity_of,
     run_command,
     send_file,
     send_text,
-    target_identity,
+    server_of,
 )
 
 if TYPE_CHECKING:
+    from bot.ops.access import Access, Actor
     from bot.ops.admin import Admin
     from bot.service import Service
 
 HIDDEN = discord.Permissions(manage_guild=True)  # a display hint; checks run at call time
-ADMIN_USER = "Admins only: act on this person's memory instead of yours"
-
-
-def actor(interaction: discord.Interaction) -> str:
-    return f"discord:{interaction.user.id}"
+ADMIN_USER = "Bot operators only: act on this person's memory instead of yours"
 
 
 class MemoryCog(commands.Cog):
@@ -52,17 +50,21 @@ class MemoryCog(commands.Cog):
             raise RuntimeError("commands registered without a service")
         return self.service.admin
 
-    async def target(self, interaction: discord.Interaction, user: discord.User | None) -> str:
-        """The memory key to act on (identity links applied); raises Refused."""
-        return await self.admin.resolve(target_identity(interaction, user, self.admin_ids))
+    @property
+    def access(self) -> Access:
+        if self.service is None:
+            raise RuntimeError("commands registered without a service")
+        return self.service.access
+
+    def who(self, interaction: discord.Interaction) -> Actor:
+        return actor_of(interaction, self.admin_ids)
 
     @memory.command(name="show", description="Show what the bot remembers about you: core memory, summary, counts.")
     @app_commands.describe(user=ADMIN_USER)
     async def show(self, interaction: discord.Interaction, user: discord.User | None = None) -> None:
         async def work() -> None:
-            key = await self.target(interaction, user)
-            self.admin.audit(actor(interaction), "show", key)  # Admin.show does not audit reads
-            await send_text(interaction, render.show(await self.admin.show(key)))
+            shown = await self.access.show(self.who(interaction), identity_of(user))
+            await send_text(interaction, render.show(shown))
         await run_command(interaction, work)
 
     @memory.command(name="search", description="Search your past conversations (recall) or saved notes (archival).")
@@ -71,9 +73,7 @@ class MemoryCog(commands.Cog):
                      kind: Literal["recall", "archival"] = "recall",
                      user: discord.User | None = None) -> None:
         async def work() -> None:
-            key = await self.target(interaction, user)
-            self.admin.audit(actor(interaction), "search", key, kind=kind)
-            found = await self.admin.search(key, kind, query, limit=5)
+            found = await self.access.search(self.who(interaction), kind, query, identity_of(user))
             await send_text(interaction, render.hits(found, query))
         await run_command(interaction, work)
 
@@ -81,55 +81,83 @@ class MemoryCog(commands.Cog):
     @app_commands.describe(user=ADMIN_USER)
     async def export(self, interaction: discord.Interaction, user: discord.User | None = None) -> None:
         async def work() -> None:
-            key = await self.target(interaction, user)
-            data = await self.admin.export(key, actor=actor(interaction))
+            data = await self.access.export(self.who(interaction), identity_of(user))
             raw = json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8")
-            name = f"memory-{key.rsplit(':', 1)[-1]}.json"
+            name = f"memory-{str(data['user']).rsplit(':', 1)[-1]}.json"
             await send_file(interaction, "Everything I remember, as JSON.", raw, name)
         await run_command(interaction, work)
 
-    @memory.command(name="forget", description="Find saved notes matching a query and delete them (asks first).")
-    @app_commands.describe(query="What the notes to forget are about", user=ADMIN_USER)
+    @memory.command(name="forget", description="Find a fact in all of your memory and delete it everywhere (asks first).")
+    @app_commands.describe(query="Words of the fact to forget", user=ADMIN_USER)
     async def forget(self, interaction: discord.Interaction, query: str,
                      user: discord.User | None = None) -> None:
         async def work() -> None:
-            key = await self.target(interaction, user)
-            found = await self.admin.forget_preview(key, query, limit=10)
-            text = render.forget_preview(found, query)
-            if not found:
+            who, target = self.who(interaction), identity_of(user)
+            plan = await self.access.forget_preview(who, query, target)
+            text = render.forget_preview(plan)
+            if plan.empty:
                 await send_text(interaction, text)
                 return
-            ids, who = [h["id"] for h in found], actor(interaction)
 
-            async def forget() -> str:
-                n = await self.admin.forget(key, ids, actor=who)
-                return f"Forgot {n} note(s)."
-            await self.confirm(interaction, text[:1_900], f"Forget {len(ids)} note(s)", forget)
+            async def forget() -> str:  # checked again at the click, the plan made again
+                counts = await self.access.forget(actor_of(interaction, self.admin_ids), query, target)
+                return f"Forgotten. {render.receipt(counts)}"
+            await self.confirm(interaction, text[:1_900], "Forget it", forget)
         await run_command(interaction, work)
 
     @memory.command(name="reset", description="Delete ALL memory the bot has of you; it starts fresh (asks first).")
     @app_commands.describe(user=ADMIN_USER)
     async def reset(self, interaction: discord.Interaction, user: discord.User | None = None) -> None:
         async def work() -> None:
-            key = await self.target(interaction, user)
-            who = actor(interaction)
+            who, target = self.who(interaction), identity_of(user)
+            key, _ = await self.access.memory_of(who, target)
 
-            async def reset() -> str:
-                await self.admin.reset(key, actor=who)
-                return f"All memory of {key} is deleted."
+            async def reset() -> str:  # checked again at the click
+                done, counts = await self.access.reset(actor_of(interaction, self.admin_ids), target)
+                return f"All memory of {done} is deleted. {render.receipt(counts)}"
             await self.confirm(interaction, f"Delete **all** memory of {key}? This cannot be undone.",
                                "Delete everything", reset)
         await run_command(interaction, work)
 
-    @memory.command(name="link", description="Bot admins: let another platform identity (e.g. slack:T123:U456) share a user's memory.")
-    @app_commands.describe(user="Whose memory to share", identity="Identity key such as slack:TEAM:USER")
-    async def link(self, interaction: discord.Interaction, user: discord.User, identity: str) -> None:
+    @memory.command(name="pause", description="Stop remembering: I answer, but keep nothing of what you say until resume.")
+    async def pause(self, interaction: discord.Interaction) -> None:
         async def work() -> None:
-            if str(interaction.user.id) not in self.admin_ids:
-                raise Refused("Only bot admins (DISCORD_ADMIN_IDS) can link identities.")
-            target = await self.admin.resolve(user_key(user))
-            await self.admin.link(identity.strip(), target, actor=actor(interaction))
-            await send_text(interaction, f"{identity.strip()} now shares the memory of {target}.")
+            await self.access.pause(self.who(interaction), True)
+            await send_text(interaction, render.PAUSED)
+        await run_command(interaction, work)
+
+    @memory.command(name="resume", description="Remember again (what you said while paused is dropped).")
+    async def resume(self, interaction: discord.Interaction) -> None:
+        async def work() -> None:
+            await self.access.pause(self.who(interaction), False)
+            await send_text(interaction, render.RESUMED)
+        await run_command(interaction, work)
+
+    @memory.command(name="audit", description="Who acted on your memory (views, exports, resets...), newest first.")
+    @app_commands.describe(user=ADMIN_USER)
+    async def audit(self, interaction: discord.Interaction, user: discord.User | None = None) -> None:
+        async def work() -> None:
+            entries = await self.access.audit_trail(self.who(interaction), identity_of(user))
+            await send_text(interaction, render.audit(entries))
+        await run_command(interaction, work)
+
+    @memory.command(name="link", description="Share one memory with your other account: get a code here, confirm it there.")
+    @app_commands.describe(code="The code your other account got from /memory link (empty: get a code)")
+    async def link(self, interaction: discord.Interaction, code: str | None = None) -> None:
+        async def work() -> None:
+            who = self.who(interaction)
+            if not code or not code.strip():
+                await send_text(interaction, render.LINK_CODE.format(code=await self.access.link_offer(who)))
+                return
+            memory = await self.access.link_accept(who, code)
+            await send_text(interaction, f"Linked: {who.identity} now shares the memory of {memory}.")
+        await run_command(interaction, work)
+
+    @memory.command(name="unlink", description="Stop sharing memory between your accounts.")
+    async def unlink(self, interaction: discord.Interaction) -> None:
+        async def work() -> None:
+            gone = await self.access.unlink(self.who(interaction))
+            await send_text(interaction, f"Unlinked: {', '.join(gone)}." if gone else "Nothing is linked.")
         await run_command(interaction, work)
 
     @app_commands.default_permissions(manage_guild=True)
@@ -137,17 +165,33 @@ class MemoryCog(commands.Cog):
     @app_commands.describe(user="Whose agent (default: yours)")
     async def heartbeat(self, interaction: discord.Interaction, user: discord.User | None = None) -> None:
         async def work() -> None:
-            require_admin(interaction, self.admin_ids)
-            key = await self.target(interaction, user)
-            status = await self.admin.heartbeat_now(key, actor=actor(interaction))
+            key, status = await self.access.heartbeat(self.who(interaction), identity_of(user))
             await send_text(interaction, f"Heartbeat for {key}: {status}.")
         await run_command(interaction, work)
 
     @admin_group.command(name="status", description="Admins: users, queue depth, workers and health checks.")
     async def status(self, interaction: discord.Interaction) -> None:
         async def work() -> None:
-            require_admin(interaction, self.admin_ids)
+            self.access.require_server_admin(self.who(interaction), server_of(interaction))
             await send_text(interaction, render.status(await self.admin.status()))
+        await run_command(interaction, work)
+
+    @admin_group.command(name="channels", description="Server admins: let the bot answer in this channel, or not (CHANNEL_OPT_IN).")
+    @app_commands.describe(action="enable or disable this channel, or list the enabled ones")
+    async def channels(self, interaction: discord.Interaction,
+                       action: Literal["enable", "disable", "list"] = "list") -> None:
+        async def work() -> None:
+            server = server_of(interaction)
+            if self.service is None or interaction.guild is None:
+                raise Refused("Run this in a channel of your server.")
+            self.access.require_server_admin(self.who(interaction), server)
+            admission, guild = self.service.admission, str(interaction.guild.id)
+            if action == "list":
+                ids = await admission.channels("discord", guild)
+            else:
+                channel = str(getattr(interaction, "channel_id", "") or "")
+                ids = await admission.set_channel("discord", guild, channel, action == "enable")
+            await send_text(interaction, render.channels(ids, self.service.settings.channel_opt_in))
         await run_command(interaction, work)
 
     async def confirm(self, interaction: discord.Interaction, text: str, label: str,

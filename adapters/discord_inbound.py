@@ -72,7 +72,8 @@ def channel_of(message: Any) -> Channel:
     if message.guild is None:
         return Channel(where="dm", id=str(ch.id))
     threaded = getattr(ch, "type", None) in THREADS
-    return Channel(where="thread" if threaded else "channel", name=str(getattr(ch, "name", "") or ""), id=str(ch.id))
+    return Channel(where="thread" if threaded else "channel", name=str(getattr(ch, "name", "") or ""),
+                   id=str(ch.id), server=str(message.guild.id))
 
 
 def reply_target(message: Any) -> str:

@@ -1,5 +1,5 @@
 """Discord interaction helpers: ephemeral answers (split or as a file), confirmation
-buttons, and who may act on whose memory."""
+buttons, and who the caller is (an ``Actor`` for ``bot.ops.access``)."""
 
 from __future__ import annotations
 
@@ -13,24 +13,20 @@ import discord
 
 from adapters.chunking import split_message
 from adapters.discord_inbound import user_key
-from bot.errors import AdminError, MembotError
+from bot.errors import AccessDenied, AdminError, MembotError
+from bot.ops.access import Actor
 
 log = logging.getLogger("membot.discord")
 
 LIMIT = 2_000
 MAX_FILE_BYTES = 8 * 1024 * 1024
 Action = Callable[[], Awaitable[str]]
-NOT_ADMIN = ("Only server admins (Manage Server) and bot admins can use this, or act on "
-             "someone else's memory.")
+Refused = AccessDenied  # the caller may not do this; shown to them, nothing changed
 
 
-class Refused(AdminError):
-    """The caller may not do this; shown to them, nothing changed."""
-
-
-# --- who may act on whose memory --------------------------------------------------------
+# --- who is asking (the rule itself is in bot.ops.access) -------------------------------
 def is_operator(user: Any, admin_ids: frozenset[str]) -> bool:
-    """A bot admin (DISCORD_ADMIN_IDS): may act on anyone, anywhere."""
+    """A bot admin (DISCORD_ADMIN_IDS): an operator of this deployment."""
     return str(user.id) in admin_ids
 
 
@@ -41,28 +37,31 @@ def is_guild_admin(interaction: Any) -> bool:
             and bool(perms.administrator or perms.manage_guild))
 
 
+def server_of(interaction: Any) -> str:
+    """``discord:GUILD`` of the server the command runs in ("" in DMs)."""
+    return f"discord:{interaction.guild.id}" if interaction.guild is not None else ""
+
+
+def actor_of(interaction: Any, admin_ids: frozenset[str]) -> Actor:
+    """The caller, read from the interaction on every call (default_permissions only hides)."""
+    return Actor(user_key(interaction.user), operator=is_operator(interaction.user, admin_ids),
+                 admin_of=server_of(interaction) if is_guild_admin(interaction) else "")
+
+
+NOT_SERVER_ADMIN = ("Only server admins (Manage Server) and bot operators can do that here; it "
+                    "changes the server, not anyone's memory.")
+
+
 def require_admin(interaction: Any, admin_ids: frozenset[str]) -> None:
-    if not (is_operator(interaction.user, admin_ids) or is_guild_admin(interaction)):
-        raise Refused(NOT_ADMIN)
+    """Deployment-level commands of this server (knowledge, channels): its admins or an
+    operator. Never a way into someone's memory (that is bot.ops.access)."""
+    if not actor_of(interaction, admin_ids).may_administer(server_of(interaction)):
+        raise Refused(NOT_SERVER_ADMIN)
 
 
-def target_identity(interaction: Any, user: Any, admin_ids: frozenset[str]) -> str:
-    """The identity key a memory command acts on: the caller's own, or (admins) ``user``'s.
-
-    Checked at run time on every call: Discord's default_permissions only hides commands.
-    Server admins may act on members of their own server only; bot admins on anyone.
-    """
-    caller = interaction.user
-    if user is None or user.id == caller.id:
-        return user_key(caller)
-    if is_operator(caller, admin_ids):
-        return user_key(user)
-    if not is_guild_admin(interaction):
-        raise Refused(NOT_ADMIN)
-    member_guild = getattr(user, "guild", None)
-    if member_guild is None or member_guild.id != interaction.guild.id:
-        raise Refused("Server admins can only act on members of this server.")
-    return user_key(user)
+def identity_of(user: Any) -> str | None:
+    """The identity key of a user option (None: the caller's own memory)."""
+    return None if user is None else user_key(user)
 
 
 # --- ephemeral answers ----------------------------------------------------------------------

@@ -81,8 +81,18 @@ class SlackAdapter:
 
     # --- events: journal before the ack ------------------------------------------------------
     async def on_message(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
-        if event.get("channel_type") == "im":  # channel messages arrive as app_mention
+        if event.get("subtype") == "message_deleted":  # deleted in Slack: out of recall too
+            await self.forget_deleted(body, event, context)
+        elif event.get("channel_type") == "im":  # channel messages arrive as app_mention
             await self.submit(body, event, context)
+
+    async def forget_deleted(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
+        team = str(body.get("team_id") or context.get("team_id"))
+        event_id = f"slack:{team}:{event.get('channel')}:{event.get('deleted_ts')}"
+        try:
+            await self.svc.admin.forget_message(event_id)
+        except MembotError:
+            log.exception("could not forget a deleted message")
 
     async def on_mention(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
         await self.submit(body, event, context)
@@ -94,9 +104,9 @@ class SlackAdapter:
         if self.knowledge.is_upload(event):  # a document for the knowledge base, not a chat
             self.knowledge.take(str(body.get("team_id") or context.get("team_id")), event)
             return "knowledge"
+        team = str(body.get("team_id") or context.get("team_id"))
         try:
-            ev = to_event(str(body.get("team_id") or context.get("team_id")), event, bot_user,
-                          await self.names.channel(event))
+            ev = to_event(team, event, bot_user, await self.names.channel(event, team))
         except (KeyError, ValueError, TypeError) as exc:  # Socket Mode has no HTTP check
             log.warning("slack event without usable fields ignored: %s", type(exc).__name__)
             return "ignored"

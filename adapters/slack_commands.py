@@ -2,8 +2,9 @@
 
 Acknowledged at once; the work runs in an owned task and answers through the command's
 response_url. Forget and reset ask first with buttons; the click is checked again (same
-person, still allowed). Acting on someone else's memory needs a workspace admin/owner
-(users.info) or an id in SLACK_ADMIN_IDS, checked on every call.
+person, still allowed). Who may act on whose memory is decided by ``bot.ops.access``:
+the person themselves, or an operator (an id in SLACK_ADMIN_IDS) — never a workspace
+admin as such. Workspace admins/owners (users.info) may run ``/memory status``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from adapters import render
 from adapters.chunking import split_message
 from adapters.slack_inbound import user_key
 from adapters.tasks import TaskSet
-from bot.errors import AdminError, MembotError
+from bot.errors import AccessDenied, MembotError
+from bot.ops.access import Actor
 
 if TYPE_CHECKING:
     from bot.service import Service
@@ -34,20 +36,22 @@ LIMIT = 2_900
 SECTION = 3_000  # Block Kit: a section's text, after escaping
 SMALL_EXPORT = 2_500
 MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
-NOT_ADMIN = "Only workspace admins and bot admins can act on someone else's memory."
 HELP = """\
 *`/memory`* — what I remember about you (only you see the answers)
 • `/memory show` — core memory, summary and counts
 • `/memory search <query>` — search past conversations (`--notes` for saved notes)
 • `/memory export` — everything as a JSON file (sent to our DM)
-• `/memory forget <query>` — find saved notes and delete them (asks first)
+• `/memory forget <words>` — find a fact in all your memory and delete it (asks first)
 • `/memory reset` — delete all your memory (asks first)
-Admins add a user mention after the subcommand, e.g. `/memory show @someone`; \
-`/memory heartbeat [@user]`, `/memory status`; bot admins: `/memory link @user <key>`."""
+• `/memory audit` — who acted on your memory
+• `/memory pause` / `/memory resume` — stop / start remembering (I still answer)
+Bot operators add a user mention after the subcommand, e.g. `/memory show @someone`; \
+`/memory heartbeat [@user]`; workspace admins: `/memory status`.
+• workspace admins: `/memory channels enable|disable|list` (where I answer)
+• `/memory link` — a code for your other account; `/memory link CODE` there; `/memory unlink`"""
 
 
-class Refused(AdminError):
-    """The caller may not do this; nothing changed."""
+Refused = AccessDenied  # the caller may not do this; nothing changed
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,8 @@ class Request:
         m = MENTION.match(first)
         if m:
             return cls(team, caller, sub.lower() or "help", m.group(1), after.strip())
-        if first.startswith("@") and sub.lower() in ("show", "export", "reset", "heartbeat", "link"):
+        if first.startswith("@") and sub.lower() in ("show", "export", "reset", "heartbeat", "link",
+                                                     "audit"):
             raise Refused("Mention the user with @ so Slack sends their id (the /memory command "
                           "needs 'Escape channels, users, and links' turned on).")
         return cls(team, caller, sub.lower() or "help", None, rest.strip())
@@ -100,53 +105,68 @@ class SlackCommands:
     async def _guarded(self, respond: Respond, work: Awaitable[None]) -> None:
         await guarded(respond, work, "/memory")
 
-    # --- access ---------------------------------------------------------------------------------
-    async def is_admin(self, client: AsyncWebClient, user: str) -> bool:
-        if user in self.admin_ids:
-            return True
+    # --- who is asking (the rule itself is in bot.ops.access) --------------------------------
+    async def is_workspace_admin(self, client: AsyncWebClient, user: str) -> bool:
         info = await client.users_info(user=user)
         return bool(info["user"].get("is_admin") or info["user"].get("is_owner"))
 
-    async def target(self, client: AsyncWebClient, req: Request) -> str:
-        """The memory key to act on (identity links applied); raises Refused."""
-        if req.target is not None and req.target != req.caller:
-            if not await self.is_admin(client, req.caller):
-                raise Refused(NOT_ADMIN)
-            return await self.svc.admin.resolve(user_key(req.team, req.target))
-        return await self.svc.admin.resolve(user_key(req.team, req.caller))
+    async def is_admin(self, client: AsyncWebClient, user: str) -> bool:
+        """Workspace-level commands (knowledge, channels): an operator or a workspace
+        admin/owner. Never a way into someone's memory (that is bot.ops.access)."""
+        return user in self.admin_ids or await self.is_workspace_admin(client, user)
+
+    def actor(self, team: str, user: str, workspace_admin: bool = False) -> Actor:
+        return Actor(user_key(team, user), operator=user in self.admin_ids,
+                     admin_of=f"slack:{team}" if workspace_admin else "")
+
+    @staticmethod
+    def identity(req: Request) -> str | None:
+        return None if req.target is None else user_key(req.team, req.target)
 
     # --- the subcommands --------------------------------------------------------------------------
     async def command(self, body: dict[str, Any], respond: Respond, client: AsyncWebClient) -> None:
         req = Request.parse(str(body["team_id"]), str(body["user_id"]), str(body.get("text", "")))
-        actor = f"slack:{req.team}:{req.caller}"
-        if req.sub in ("show", "search"):
-            await self.read(req, respond, client, actor)
+        who, access = self.actor(req.team, req.caller), self.svc.access
+        if req.sub in ("show", "search", "audit"):
+            await self.read(req, respond, who)
         elif req.sub == "export":
-            await self.export(req, respond, client, actor)
+            await self.export(req, respond, client, who)
         elif req.sub == "forget":
-            await self.forget(req, respond, client)
+            await self.forget(req, respond, who)
         elif req.sub == "reset":
-            key = await self.target(client, req)
+            key, _ = await access.memory_of(who, self.identity(req))
             await ask(respond, f"Delete *all* memory of {key}? This cannot be undone.",
-                      "Delete everything", {"op": "reset", "key": key, "by": req.caller})
+                      "Delete everything", {"op": "reset", "target": self.identity(req),
+                                            "by": req.caller})
+        elif req.sub in ("pause", "resume"):
+            await access.pause(who, req.sub == "pause")
+            await answer(respond, render.PAUSED if req.sub == "pause" else render.RESUMED)
+        elif req.sub == "unlink":
+            gone = await access.unlink(who)
+            await answer(respond, f"Unlinked: {', '.join(gone)}." if gone else "Nothing is linked.")
+        elif req.sub == "channels":
+            await self.channels(req, respond, client, str(body.get("channel_id", "")))
         elif req.sub in ("heartbeat", "status", "link"):
-            await self.admin_command(req, respond, client, actor)
+            await self.admin_command(req, respond, client, who)
         else:
             await answer(respond, HELP)
 
-    async def read(self, req: Request, respond: Respond, client: AsyncWebClient, actor: str) -> None:
-        key = await self.target(client, req)
-        self.svc.admin.audit(actor, req.sub, key)  # Admin.show/search do not audit reads
+    async def read(self, req: Request, respond: Respond, who: Actor) -> None:
+        access = self.svc.access
         if req.sub == "show":
-            await answer(respond, render.show(await self.svc.admin.show(key), "*"))
+            await answer(respond, render.show(await access.show(who, self.identity(req)), "*"))
+            return
+        if req.sub == "audit":
+            await answer(respond, render.audit(await access.audit_trail(who, self.identity(req)), "*"))
             return
         notes, query = _notes_flag(req.rest)
-        found = await self.svc.admin.search(key, "archival" if notes else "recall", query)
+        found = await access.search(who, "archival" if notes else "recall", query, self.identity(req))
         await answer(respond, render.hits(found, query, "*"))
 
-    async def export(self, req: Request, respond: Respond, client: AsyncWebClient, actor: str) -> None:
-        key = await self.target(client, req)
-        text = json.dumps(await self.svc.admin.export(key, actor=actor), indent=2, ensure_ascii=False)
+    async def export(self, req: Request, respond: Respond, client: AsyncWebClient, who: Actor) -> None:
+        data = await self.svc.access.export(who, self.identity(req))
+        key = str(data["user"])
+        text = json.dumps(data, indent=2, ensure_ascii=False)
         if len(text) <= SMALL_EXPORT:
             await answer(respond, f"```{text}```")
             return
@@ -156,48 +176,65 @@ class SlackCommands:
                                      title="Memory export", initial_comment=f"Memory export of {key}")
         await answer(respond, "I sent the export to our DM (only you can see it there).")
 
-    async def forget(self, req: Request, respond: Respond, client: AsyncWebClient) -> None:
-        key = await self.target(client, req)
-        found = await self.svc.admin.forget_preview(key, req.rest, limit=10)
-        text = render.forget_preview(found, req.rest, "*")
-        if not found:
+    async def forget(self, req: Request, respond: Respond, who: Actor) -> None:
+        plan = await self.svc.access.forget_preview(who, req.rest, self.identity(req))
+        text = render.forget_preview(plan, "*")
+        if plan.empty:
             await answer(respond, text)
             return
-        value = {"op": "forget", "key": key, "by": req.caller, "ids": [h["id"] for h in found]}
-        await ask(respond, text[:2_900], f"Forget {len(found)} note(s)", value)
+        value = {"op": "forget", "target": self.identity(req), "by": req.caller,
+                 "query": req.rest[:500]}
+        await ask(respond, text[:2_900], "Forget it", value)
 
     async def admin_command(self, req: Request, respond: Respond, client: AsyncWebClient,
-                            actor: str) -> None:
-        admin = self.svc.admin
+                            who: Actor) -> None:
+        admin, access = self.svc.admin, self.svc.access
         if req.sub == "link":
-            if req.caller not in self.admin_ids or req.target is None or not req.rest:
-                raise Refused("Bot admins (SLACK_ADMIN_IDS) only: `/memory link @user <memory key>`.")
-            identity = user_key(req.team, req.target)
-            await admin.link(identity, req.rest.split()[0], actor=actor)
-            await answer(respond, f"{identity} now shares the memory of {req.rest.split()[0]}.")
-            return
-        if not await self.is_admin(client, req.caller):
-            raise Refused("Only workspace admins and bot admins can do that.")
-        if req.sub == "status":
+            if req.target is not None or len(req.rest.split()) > 1:
+                raise Refused("Links need proof: run `/memory link` on the account whose memory "
+                              "to share, then `/memory link CODE` here.")
+            if not req.rest:
+                await answer(respond, render.LINK_CODE.format(code=await access.link_offer(who)))
+                return
+            memory = await access.link_accept(who, req.rest)
+            await answer(respond, f"Linked: {who.identity} now shares the memory of {memory}.")
+        elif req.sub == "status":
+            if not who.operator:
+                who = self.actor(req.team, req.caller, await self.is_workspace_admin(client, req.caller))
+            access.require_server_admin(who, f"slack:{req.team}")
             await answer(respond, render.status(await admin.status(), "*"))
         else:
-            key = await self.target(client, req)
-            await answer(respond, f"Heartbeat for {key}: {await admin.heartbeat_now(key, actor=actor)}.")
+            key, status = await access.heartbeat(who, self.identity(req))
+            await answer(respond, f"Heartbeat for {key}: {status}.")
+
+    async def channels(self, req: Request, respond: Respond, client: AsyncWebClient,
+                       channel: str) -> None:
+        """`/memory channels enable|disable|list`: workspace admins choose where the bot
+        answers (CHANNEL_OPT_IN)."""
+        admin = await self.is_admin(client, req.caller)
+        self.svc.access.require_server_admin(self.actor(req.team, req.caller, admin), f"slack:{req.team}")
+        action, admission = (req.rest.split() or ["list"])[0].lower(), self.svc.admission
+        if action not in ("enable", "disable", "list"):
+            raise Refused("Use `/memory channels enable`, `disable` or `list`.")
+        if action == "list":
+            ids = await admission.channels("slack", req.team)
+        else:
+            ids = await admission.set_channel("slack", req.team, channel, action == "enable")
+        await answer(respond, render.channels(ids, self.svc.settings.channel_opt_in, "`{}`"))
 
     async def confirmed(self, body: dict[str, Any], respond: Respond, client: AsyncWebClient) -> None:
         data = json.loads(body["actions"][0]["value"])
         team = str((body.get("team") or {}).get("id") or body["user"]["team_id"])
         clicker = str(body["user"]["id"])
-        own = await self.svc.admin.resolve(user_key(team, clicker))
-        if clicker != data["by"] or (data["key"] != own and not await self.is_admin(client, clicker)):
-            raise Refused(NOT_ADMIN)
-        actor = f"slack:{team}:{clicker}"
+        if clicker != data["by"]:
+            raise Refused("Only the person who asked can confirm this.")
+        who, target = self.actor(team, clicker), data.get("target")  # checked again: still allowed?
         if data["op"] == "reset":
-            await self.svc.admin.reset(data["key"], actor=actor)
-            text = f"All memory of {data['key']} is deleted."
+            done, counts = await self.svc.access.reset(who, target)
+            text = f"All memory of {done} is deleted. {render.receipt(counts)}"
         else:
-            n = await self.svc.admin.forget(data["key"], list(data["ids"]), actor=actor)
-            text = f"Forgot {n} note(s)."
+            counts = await self.svc.access.forget(who, str(data["query"]), target)
+            text = f"Forgotten. {render.receipt(counts)}"
         await respond(text=text, replace_original=True)
 
 

@@ -83,9 +83,10 @@ class ChannelNames:
                 return ""
         return self._names[channel_id]
 
-    async def channel(self, event: dict[str, Any]) -> Channel:
+    async def channel(self, event: dict[str, Any], team: str = "") -> Channel:
         ch = str(event["channel"])
         if event.get("channel_type") == "im":
             return Channel(where="dm", id=ch)
         threaded = event.get("thread_ts") and event.get("thread_ts") != event.get("ts")
-        return Channel(where="thread" if threaded else "channel", name=await self.name(ch), id=ch)
+        return Channel(where="thread" if threaded else "channel", name=await self.name(ch), id=ch,
+                       server=team)

@@ -126,6 +126,12 @@ class Settings(BaseSettings):
     login_gap_s: float = Field(default=21_600.0, gt=0, description="A user message after this long away adds a login event telling the agent the gap.")
     archival_merge_threshold: float = Field(default=0.92, gt=0, le=1.0, description="Similarity above which archival items count as duplicates.")
 
+    # --- Who may talk to the bot (docs/privacy.md) -------------------------------------------------
+    allowed_guilds: str = Field(default="", description="Comma-separated Discord server ids the bot serves; it leaves any other server (empty = any).")
+    allowed_teams: str = Field(default="", description="Comma-separated Slack team ids the bot serves; events of other workspaces are ignored (empty = any).")
+    dm_only: bool = Field(default=False, description="Answer direct messages only, never in channels.")
+    channel_opt_in: bool = Field(default=False, description="Answer in a channel only once a server admin enabled it (/bot channels, Slack: /memory channels).")
+
     # --- Platforms ---------------------------------------------------------------------------------
     discord_token: SecretStr | None = None
     discord_message_content: bool = Field(default=False, description="Use the privileged message-content intent (also answers replies to the bot that do not mention it).")
@@ -168,6 +174,11 @@ class Settings(BaseSettings):
         if self.discord_shard_count and self.discord_shard_id >= self.discord_shard_count:
             raise ValueError("DISCORD_SHARD_ID must be below DISCORD_SHARD_COUNT")
         return self
+
+    def allowed_servers(self, platform: str) -> frozenset[str]:
+        """ALLOWED_GUILDS (discord) / ALLOWED_TEAMS (slack) as a set; empty = any."""
+        raw = {"discord": self.allowed_guilds, "slack": self.allowed_teams}.get(platform, "")
+        return frozenset(x for x in raw.replace(",", " ").split() if x)
 
     @property
     def llm_configured(self) -> bool:

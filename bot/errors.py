@@ -14,6 +14,7 @@
     ├── ToolError              a tool call failed; the text goes back to the model
     ├── DeliveryError          a platform did not take a reply (permanent or temporary)
     ├── AdminError             an admin operation was refused (bad input, nothing changed)
+    │   └── AccessDenied       the caller may not act on that memory (bot.ops.access)
     └── KnowledgeError         a document or knowledge request was refused (nothing changed)
 
 Library errors (redis, qdrant, openai) are translated into these in the one module that
@@ -96,3 +97,7 @@ class DeliveryError(MembotError):
         self.permanent = permanent
         self.retry_after = retry_after
         self.parts_done = parts_done
+
+
+class AccessDenied(AdminError):
+    """The caller may not do this to that memory (see docs/privacy.md); nothing changed."""

@@ -37,6 +37,7 @@ class Channel:
     where: Where = "dm"
     name: str = ""
     id: str = ""
+    server: str = ""  # Discord guild id / Slack team id of a channel ("" in DMs)
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,22 @@ class Keys:
         """Hash: UTC day -> items stored (recall + archival) first seen that day."""
         return f"{self.prefix}:{{{user}}}:growth"
 
+    def generation(self, user: str) -> str:
+        """Bumped by every reset: writers holding older data drop it (a tombstone)."""
+        return f"{self.prefix}:{{{user}}}:gen"
+
+    def seen(self, user: str) -> str:
+        """Event ids journaled for the user (their dedupe keys are deleted on reset)."""
+        return f"{self.prefix}:{{{user}}}:seen"
+
+    def forgotten(self, user: str) -> str:
+        """Recall item ids deleted by forget: a writer that wrote one late deletes it again."""
+        return f"{self.prefix}:{{{user}}}:forgotten"
+
+    def user_pattern(self, user: str) -> str:
+        """Glob matching every per-user key of one user (reset). Braces are literal in a glob."""
+        return f"{self.prefix}:{{{_glob_escape(user)}}}:*"
+
     # --- global -------------------------------------------------------------------------
     def dedupe(self, event_id: str) -> str:
         return f"{self.prefix}:dedupe:{event_id}"
@@ -94,9 +110,20 @@ class Keys:
         return f"{self.prefix}:heartbeat:due"
 
     def alias(self, user: str) -> str:
+        """Cache of an identity's link (bot.memory.links keeps it durably)."""
         return f"{self.prefix}:alias:{user}"
+
+    def link_code(self, code: str) -> str:
+        return f"{self.prefix}:linkcode:{code}"
+
+    def link_tries(self, identity: str) -> str:
+        return f"{self.prefix}:linktries:{identity}"
 
     @property
     def users(self) -> str:
         """Set of every user key that has state (for admin listing)."""
         return f"{self.prefix}:users"
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)

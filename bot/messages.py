@@ -49,6 +49,8 @@ class Message:
     tool_call_id: str = ""
     name: str = ""  # tool name for tool results; speaker name for imported messages
     event_id: str = ""  # the platform event a user message came from (dedupe after a Redis loss)
+    vis: str = ""  # where it was said (bot.memory.visibility); "" = dm
+    keep: bool = True  # False: said while memory was paused (FIFO only, never stored)
 
     def __post_init__(self) -> None:  # model output may carry lone surrogates too
         self.content = safe_text(self.content)
@@ -65,6 +67,10 @@ class Message:
             d["name"] = self.name
         if self.event_id:
             d["event_id"] = self.event_id
+        if self.vis:
+            d["vis"] = self.vis
+        if not self.keep:
+            d["keep"] = False
         return d
 
     @classmethod
@@ -73,7 +79,7 @@ class Message:
             role=d["role"], content=d.get("content", ""), kind=d["kind"], ts=float(d["ts"]),
             id=d["id"], tool_calls=[ToolCall(**c) for c in d.get("tool_calls", [])],
             tool_call_id=d.get("tool_call_id", ""), name=d.get("name", ""),
-            event_id=d.get("event_id", ""),
+            event_id=d.get("event_id", ""), vis=d.get("vis", ""), keep=bool(d.get("keep", True)),
         )
 
     # --- the LLM's view ----------------------------------------------------------------------
@@ -97,6 +103,15 @@ class Message:
             calls = "; ".join(f"{c.name}({c.arguments})" for c in self.tool_calls)
             return f"{self.content}\n{calls}".strip()
         return self.content
+
+
+_EVENT_NS = uuid.UUID("5b0c7f5e-2f6e-4b8e-9a51-6d656d626f74")
+
+
+def event_message_id(event_id: str) -> str:
+    """The FIFO/recall id of the message an event carries: derived from the platform's
+    event id, so a message the platform reports deleted can be found and removed."""
+    return uuid.uuid5(_EVENT_NS, "event:" + event_id).hex
 
 
 def stamp(ts: float) -> str:

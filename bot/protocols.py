@@ -18,6 +18,7 @@ from bot.messages import ToolCall
 
 Collection = Literal["recall", "archival", "knowledge"]  # knowledge: tenant = scope
 INDEX_KEY = "index"  # MemoryItem.meta key: text to index instead of ``text`` (never stored)
+VIS_KEY = "vis"  # MemoryItem.meta key: where the item came from (bot.memory.visibility)
 SearchMode = Literal["hybrid", "dense", "sparse"]
 
 
@@ -110,8 +111,10 @@ class VectorStore(Protocol):
         until: float | None = None,
         mode: SearchMode = "hybrid",
         weights: Sequence[float] | None = None,
+        vis: Sequence[str] | None = None,
     ) -> list[Hit]:
-        """Best matches of this user's items only, optionally within [since, until).
+        """Best matches of this user's items only, optionally within [since, until) and,
+        with ``vis``, only items whose origin (``meta["vis"]``) is one of those.
         ``weights``: (dense, sparse) weights of the hybrid fusion; None = the stores' own."""
         ...
 
@@ -125,11 +128,17 @@ class VectorStore(Protocol):
         limit: int = 50,
         offset: int = 0,
         newest_first: bool = False,
+        vis: Sequence[str] | None = None,
     ) -> list[MemoryItem]:
-        """This user's items ordered by timestamp within [since, until)."""
+        """This user's items ordered by timestamp within [since, until) (``vis``: as search)."""
         ...
 
     async def get(self, collection: Collection, user: str, ids: Sequence[str]) -> list[MemoryItem]: ...
+
+    async def find(self, collection: Collection, ids: Sequence[str]) -> list[MemoryItem]:
+        """Items with these ids, whoever they belong to: only for deletes the platform
+        reports (a deleted message names no user); never shown to anyone."""
+        ...
 
     async def set_meta(self, collection: Collection, user: str, metas: dict[str, dict[str, Any]]) -> None:
         """Replace the meta of this user's items (id -> meta); other users' ids change nothing."""

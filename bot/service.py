@@ -22,14 +22,18 @@ from bot.agent.probe import ProbeReport, probe
 from bot.agent.tokens import TokenCounter
 from bot.config import NO_LLM, Settings
 from bot.errors import ConfigError, StoreError
-from bot.events import Event
+from bot.events import Event, Reply, UserRef
 from bot.knowledge.base import KnowledgeBase
 from bot.memory import health
 from bot.memory.forgetting import Curve
+from bot.memory.links import Links
 from bot.memory.longterm import LongTermMemory
 from bot.memory.recall_writer import RecallWriter
 from bot.memory.states import StateRepo
+from bot.ops.access import Access
 from bot.ops.admin import Admin
+from bot.ops.admission import Admission
+from bot.ops.audit import AuditLog
 from bot.ops.metrics import Metrics, Purpose
 from bot.ops.server import Check, OpsServer
 from bot.protocols import LLM, Completion, Embedder, VectorStore
@@ -81,9 +85,15 @@ class Service:
         self.writer = RecallWriter(redis, self.memory, settings.embedding_batch_size)
         self.inbox = Inbox(settings, redis, self.states, self.agent, self.router, self.writer,
                            self.metrics)
+        self.audit_log = AuditLog(store)
+        self.links = Links(redis, store)
+        self.inbox.links = self.links
+        self.admission = Admission(settings, store)
+        self.inbox.admission = self.admission
         self.admin = Admin(self)
         self.health = health.HealthLog(redis)
         self._sized: set[tuple[str, int]] = set()  # (user, day) whose size was noted
+        self.access = Access(self.admin, self.audit_log, self.notify_person)
         self.inbox.on_step.append(self._observe_step)
         self.heartbeats = Heartbeats(self) if settings.heartbeat_enabled else None
         if self.heartbeats is not None:
@@ -272,6 +282,15 @@ class Service:
     @property
     def running(self) -> bool:
         return any(not t.done() for t in self._tasks)
+
+    async def notify_person(self, key: str, text: str) -> None:
+        """A notice to a person's DM (their memory key names their primary identity)."""
+        platform, scope, uid = (key.split(":", 2) + ["", ""])[:3]
+        if not uid or not self.router.has(platform):
+            log.warning("no way to notify %s; the audit trail keeps the entry", key)
+            return
+        await self.router.deliver(Reply(user=UserRef(platform, uid, scope), text=text,
+                                        kind="notice"))
 
     # --- adapters' entry point ------------------------------------------------------------------
     async def submit(self, event: Event) -> Submitted:

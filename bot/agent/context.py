@@ -7,6 +7,10 @@ last the memory metadata line (counts, last edit, current time), which changes e
 
 Budget: ``fit`` flushes until the prompt fits; what still does not fit (one huge message)
 is cut with a visible note; a prompt that cannot fit at all is never sent.
+
+A prompt is assembled for a view (bot.memory.visibility): a DM sees all of it; a channel
+in server S sees the core-memory lines, the summary and the FIFO messages that came from
+S only (each server has its own summary of what left the FIFO there).
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from bot.agent.summary import check_summary, unsummarized_note
 from bot.agent.tokens import TokenCounter
 from bot.config import Settings
 from bot.errors import ContextOverflow
+from bot.memory import visibility
 from bot.memory.core import AgentState
+from bot.memory.visibility import DM
 from bot.messages import Message, stamp
 from bot.protocols import LLM
 
@@ -97,8 +103,8 @@ class ContextManager:
             total += n
         return total
 
-    def system_message(self, state: AgentState) -> dict[str, Any]:
-        core = prompts.render_core(state.persona.value, state.human.value)
+    def system_message(self, state: AgentState, view: str = DM) -> dict[str, Any]:
+        core = prompts.render_core(state.persona.view(view), state.human.view(view))
         system = prompts.SYSTEM if self.tools_on else prompts.SYSTEM_PLAIN
         return {"role": "system", "content": f"{system}\n\n{core}"}
 
@@ -112,12 +118,14 @@ class ContextManager:
         self._tools_tokens = 0
 
     def assemble(self, state: AgentState, now: float | None = None,
-                 extra: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-        """The prompt: stable prefix first, the per-turn metadata (and ``extra``) last."""
-        out = [self.system_message(state)]
-        if state.summary:
-            out.append({"role": "user", "content": f"[summary of earlier conversation] {state.summary}"})
-        out.extend(m.to_openai() for m in state.fifo)
+                 extra: list[dict[str, Any]] | None = None, view: str = DM) -> list[dict[str, Any]]:
+        """The prompt for ``view``: stable prefix first, the per-turn metadata (and
+        ``extra``) last."""
+        out = [self.system_message(state, view)]
+        summary = state.summary if view == DM else state.summaries.get(view, "")
+        if summary:
+            out.append({"role": "user", "content": f"[summary of earlier conversation] {summary}"})
+        out.extend(m.to_openai() for m in state.fifo if visibility.visible(m.vis, view))
         out.append({"role": "user", "content": _meta(state, now or time.time())})
         out.extend(extra or [])
         return out
@@ -125,8 +133,8 @@ class ContextManager:
     def raw_measure(self, messages: list[dict[str, Any]]) -> int:
         return self._count(messages) + self._tools_tokens
 
-    def pressure(self, state: AgentState) -> Pressure:
-        return self.pressure_of(self.assemble(state))
+    def pressure(self, state: AgentState, view: str = DM) -> Pressure:
+        return self.pressure_of(self.assemble(state, view=view))
 
     def pressure_of(self, messages: list[dict[str, Any]]) -> Pressure:
         budget = self.settings.prompt_budget
@@ -135,23 +143,23 @@ class ContextManager:
                         int(budget * self.settings.memory_warning_fraction), raw)
 
     # --- budget ------------------------------------------------------------------------------
-    async def fit(self, state: AgentState,
-                  extra: list[dict[str, Any]] | None = None) -> tuple[list[dict[str, Any]], Pressure, int]:
+    async def fit(self, state: AgentState, extra: list[dict[str, Any]] | None = None,
+                  view: str = DM) -> tuple[list[dict[str, Any]], Pressure, int]:
         """The prompt inside the budget: flush until it fits, then cut the longest FIFO
         messages with a visible note. Returns (messages, pressure, messages evicted).
         Raises ContextOverflow (naming the settings) when even that cannot make it fit."""
         evicted = 0
-        messages = self.assemble(state, extra=extra)
+        messages = self.assemble(state, extra=extra, view=view)
         p = self.pressure_of(messages)
         while p.over_budget:
             gone = await self.flush(state)
             if not gone:
                 break
             evicted += len(gone)
-            messages = self.assemble(state, extra=extra)
+            messages = self.assemble(state, extra=extra, view=view)
             p = self.pressure_of(messages)
-        while p.over_budget and self._cut_longest(state, p):
-            messages = self.assemble(state, extra=extra)
+        while p.over_budget and self._cut_longest(state, p, view):
+            messages = self.assemble(state, extra=extra, view=view)
             p = self.pressure_of(messages)
         if p.over_budget:
             raise ContextOverflow(
@@ -160,12 +168,13 @@ class ContextManager:
                 "LLM_CONTEXT_WINDOW (and the server's window) or shorten core memory")
         return messages, p, evicted
 
-    def _cut_longest(self, state: AgentState, p: Pressure) -> bool:
-        """Halve the longest FIFO message (a copy: recall keeps the full text). False when
-        nothing is long enough to cut."""
-        if not state.fifo:
+    def _cut_longest(self, state: AgentState, p: Pressure, view: str = DM) -> bool:
+        """Halve the longest FIFO message ``view`` shows (a copy: recall keeps the full
+        text). False when nothing is long enough to cut."""
+        shown = [k for k, m in enumerate(state.fifo) if visibility.visible(m.vis, view)]
+        if not shown:
             return False
-        i = max(range(len(state.fifo)), key=lambda k: len(state.fifo[k].content))
+        i = max(shown, key=lambda k: len(state.fifo[k].content))
         m = state.fifo[i]
         if len(m.content) < MIN_CUT_CHARS:
             return False
@@ -223,7 +232,12 @@ class ContextManager:
         if cut == 0:
             return []
         evicted = state.fifo[:cut]
-        state.summary = await self.summarize(state.summary, evicted)
+        kept = [m for m in evicted if m.keep]  # said while memory was paused: not summarized
+        if kept:
+            state.summary = await self.summarize(state.summary, kept)
+        for view in sorted({m.vis for m in kept} - {"", DM, visibility.PUBLIC}):
+            said = [m for m in kept if m.vis == view]  # a server's summary: only its messages
+            state.summaries[view] = await self.summarize(state.summaries.get(view, ""), said)
         del state.fifo[:cut]
         state.warned = False
         return evicted

@@ -19,13 +19,17 @@ from bot.config import Settings
 from bot.errors import ContextOverflow, LLMError, LLMRejected, LLMTimeout, ToolError
 from bot.events import Event, Reply, ReplyKind
 from bot.knowledge.base import KnowledgeBase
+from bot.memory import visibility
 from bot.memory.core import AgentState
 from bot.memory.longterm import LongTermMemory
-from bot.messages import Message, stamp
+from bot.memory.visibility import DM
+from bot.messages import Message, event_message_id, stamp
 from bot.protocols import LLM, Completion
 
 log = logging.getLogger(__name__)
 
+NOTICE_PAUSED = ("(Memory is paused: I answer, but I keep nothing of this conversation. "
+                 "`/memory resume` turns it back on.)")
 NOTICE_TIMEOUT = "Sorry, I couldn't think that through in time. Please try again in a moment."
 NOTICE_DOWN = "Sorry, my language model is unavailable right now. Please try again later."
 NOTICE_REJECTED = ("Sorry, the language model server refused my request; the operator can see "
@@ -52,6 +56,7 @@ class StepResult:
     tools: list[tuple[str, bool]] = field(default_factory=list)  # (tool name, ok) in order
     writes: list[dict[str, Any]] = field(default_factory=list)  # staged durable tool writes
     failed: str = ""  # "timeout" | "unavailable" | "rejected" | "overflow" when abandoned
+    vis: str = DM  # the event's origin: the view of its prompts, the label of what it stores
     empty: int = 0  # model answers that said nothing (no text, no tool call)
 
 
@@ -74,6 +79,9 @@ def event_message(event: Event, gap_s: float | None = None) -> Message:
         text = f"[login {when}] {event.text}"
     else:
         text = f"[alert {when}] {event.text}"
+    if event.kind == "user_message" and event.event_id:  # its recall id names the platform's message
+        return Message(role="user", content=text, kind=event.kind, ts=event.ts,
+                       event_id=event.event_id, id=event_message_id(event.event_id))
     return Message(role="user", content=text, kind=event.kind, ts=event.ts, event_id=event.event_id)
 
 
@@ -126,12 +134,19 @@ class Agent:
         return result
 
     def _reply(self, result: StepResult, event: Event, text: str, kind: ReplyKind) -> None:
-        result.replies.append(Reply(user=event.user, text=text, reply_to=event.reply_to,
+        # a heartbeat answers no one: whatever it says goes to the person's DM, never to
+        # the channel they last wrote in (docs/privacy.md)
+        target = "" if event.kind == "heartbeat" else event.reply_to
+        result.replies.append(Reply(user=event.user, text=text, reply_to=target,
                                     event_id=event.event_id, kind=kind, seq=len(result.replies)))
 
     def _append(self, state: AgentState, result: StepResult, msg: Message) -> None:
+        msg.vis = msg.vis or result.vis
         state.fifo.append(msg)
-        result.new_messages.append(msg)
+        if state.memory_paused:  # /memory pause: the FIFO only, never recall
+            msg.keep = False
+        else:
+            result.new_messages.append(msg)
 
     def _login(self, state: AgentState, event: Event, result: StepResult) -> None:
         gap = event.ts - state.last_seen if state.last_seen else 0.0
@@ -144,6 +159,9 @@ class Agent:
             state.last_seen = event.ts
 
     async def _run(self, state: AgentState, event: Event, result: StepResult) -> None:
+        result.vis = visibility.of_event(event)
+        if state.memory_paused and event.kind == "user_message":
+            self._reply(result, event, NOTICE_PAUSED, "notice")
         self._login(state, event, result)
         msg = event_message(event)
         limit = self.settings.prompt_budget * 2  # ~half the budget at ~4 characters a token
@@ -152,7 +170,7 @@ class Agent:
             msg.content = msg.content[:limit] + f"\n[message cut: {cut} more characters not shown]"
         self._append(state, result, msg)
         ctx = ToolContext(state=state, memory=self.memory, settings=self.settings,
-                          event=event, knowledge=self.knowledge)
+                          event=event, knowledge=self.knowledge, vis=result.vis)
         cap = min(event.max_steps or self.settings.max_chain_steps, self.settings.max_chain_steps)
         if event.kind == "heartbeat" and not self.context.tools_on:
             await self._review_memory(ctx, result)  # no tools: one JSON call edits memory
@@ -290,13 +308,13 @@ class Agent:
     async def _fit(self, state: AgentState, result: StepResult,
                    extra: list[dict[str, Any]] | None) -> tuple[list[dict[str, Any]], int]:
         """Keep the prompt inside the budget; returns it with its raw token count."""
-        messages, p, evicted = await self.context.fit(state, extra)
+        messages, p, evicted = await self.context.fit(state, extra, view=result.vis)
         result.evicted += evicted
         if evicted or not p.warn or state.warned:
             return messages, p.raw
         state.warned = True
         self._append(state, result, self.context.alert(prompts.MEMORY_PRESSURE))
-        messages, p, evicted = await self.context.fit(state, extra)
+        messages, p, evicted = await self.context.fit(state, extra, view=result.vis)
         result.evicted += evicted
         return messages, p.raw
 

@@ -8,14 +8,15 @@ merged note first and then deletes the originals, so a crash leaves duplicates, 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bot.agent.toolcontext import ToolContext
 from bot.errors import ToolError
+from bot.memory import visibility
 from bot.memory.longterm import LongTermMemory, archival_item, embed_text
 from bot.messages import stamp
-from bot.protocols import MemoryItem
+from bot.protocols import VIS_KEY, MemoryItem
 
 SCAN = 20  # newest archival notes whose near-duplicates are looked for
 NEIGHBOURS = 6
@@ -32,11 +33,11 @@ def clusters(pairs: Iterable[tuple[str, str]]) -> list[set[str]]:
     return groups
 
 
-async def duplicate_groups(memory: LongTermMemory, user: str,
-                           threshold: float) -> list[list[MemoryItem]]:
-    """Groups of this user's archival notes similar above ``threshold`` to a recent note,
-    newest group first, each oldest first."""
-    pool = await memory.by_time("archival", user, limit=SCAN, newest_first=True)
+async def duplicate_groups(memory: LongTermMemory, user: str, threshold: float,
+                           vis: Sequence[str] | None = None) -> list[list[MemoryItem]]:
+    """Groups of this user's archival notes (of the origins ``vis`` allows) similar above
+    ``threshold`` to a recent note, newest group first, each oldest first."""
+    pool = await memory.by_time("archival", user, limit=SCAN, newest_first=True, vis=vis)
     if not pool:
         return []
     vectors = await memory.embedder.embed([embed_text(i) for i in pool])
@@ -44,7 +45,7 @@ async def duplicate_groups(memory: LongTermMemory, user: str,
     pairs: list[tuple[str, str]] = []
     for item, vec in zip(pool, vectors, strict=True):
         for hit in await memory.store.search("archival", user, text=item.text, vector=vec,
-                                             limit=NEIGHBOURS, mode="dense"):
+                                             limit=NEIGHBOURS, mode="dense", vis=vis):
             if hit.item.id != item.id and hit.score >= threshold:
                 items.setdefault(hit.item.id, hit.item)
                 pairs.append((item.id, hit.item.id))
@@ -84,16 +85,20 @@ def pick(raw: str, groups: list[list[MemoryItem]]) -> list[MemoryItem]:
 async def merge(ctx: ToolContext, a: dict[str, Any]) -> str:
     """archival_memory_merge: list near-duplicate groups, or replace one group by a note."""
     user = ctx.state.user
-    groups = await duplicate_groups(ctx.memory, user, ctx.settings.archival_merge_threshold)
+    groups = await duplicate_groups(ctx.memory, user, ctx.settings.archival_merge_threshold,
+                                    ctx.allowed)
     if not a.get("ids", "").strip():
         if a.get("content", "").strip():
             raise ToolError("give the ids to merge (call without arguments to list them)")
         return render_groups(groups)
+    if ctx.state.memory_paused:
+        return "Not merged: the person paused memory (/memory pause)."
     old = pick(a["ids"], groups)
     content = a.get("content", "").strip()
     if not content:
         raise ToolError("content (the merged note) is empty")
-    ctx.stage_archival(archival_item(user, content, ts=ctx.now))  # both go out at commit,
+    vis = visibility.merged(str(i.meta.get(VIS_KEY, "")) for i in old)  # never more public
+    ctx.stage_archival(archival_item(user, content, ts=ctx.now, vis=vis))  # both go out at commit,
     ctx.stage_archival_delete([i.id for i in old])  # insert first: a crash keeps both
     n = len(old)
     ctx.state.n_archival = max(0, ctx.state.n_archival + 1 - n)

@@ -19,8 +19,8 @@ Memory:
 - knowledge_search: this server's documents (FAQ, rules, guides); cite document and section.
 Events arrive as bracketed lines: [user], [heartbeat] (time to think, no one is waiting;
 reorganize memory, do not message unless useful), [alert] (from the system), [login].
-Each user line says where it was written: in a channel others can read, be discreet
-about private things you remember. Set request_heartbeat=true to act again right after
+Each user line says where it was written. In a channel you see only what was said in
+that server; anything else you remember stays out of view there. Set request_heartbeat=true to act again right after
 a tool call (e.g. after a search); you get a limited number of steps per event."""
 
 SYSTEM_PLAIN = """\

@@ -14,6 +14,7 @@ from typing import Any
 from bot.config import Settings
 from bot.events import Event
 from bot.knowledge.base import KnowledgeBase
+from bot.memory import visibility
 from bot.memory.core import AgentState
 from bot.memory.longterm import LongTermMemory
 from bot.protocols import MemoryItem
@@ -27,6 +28,7 @@ class ToolContext:
     memory: LongTermMemory
     settings: Settings
     event: Event
+    vis: str = "dm"  # origin of this event = the view its prompt and tools see
     replies: list[str] = field(default_factory=list)
     core_changed: bool = False
     knowledge: KnowledgeBase | None = None  # documents of the event's place (bot.knowledge)
@@ -39,3 +41,8 @@ class ToolContext:
     def stage_archival_delete(self, ids: list[str]) -> None:
         self.staged.append({"op": "delete", "collection": "archival", "user": self.state.user,
                             "ids": list(ids)})
+
+    @property
+    def allowed(self) -> list[str] | None:
+        """Origins the tools may read for this event (None: all, the person's own DM)."""
+        return visibility.allowed(self.vis)

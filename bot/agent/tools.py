@@ -18,9 +18,10 @@ from bot.agent.toolcontext import ToolContext
 from bot.errors import KnowledgeError, ToolError
 from bot.knowledge import render as knowledge_render
 from bot.knowledge.scopes import scopes_of
-from bot.memory import hygiene, search
+from bot.memory import hygiene, search, visibility
 from bot.memory.longterm import archival_item
 from bot.messages import ToolCall
+from bot.protocols import VIS_KEY
 
 
 @dataclass(frozen=True)
@@ -61,14 +62,22 @@ async def _send_message(ctx: ToolContext, a: dict[str, Any]) -> str:
     return "Sent."
 
 
+PAUSED = "Not saved: the person paused memory (/memory pause); nothing of this is kept."
+
+
 async def _core_append(ctx: ToolContext, a: dict[str, Any]) -> str:
-    ctx.state.block(a["label"]).append(a["content"])
+    if ctx.state.memory_paused:
+        return PAUSED
+    ctx.state.block(a["label"]).append(a["content"], vis=ctx.vis)
     ctx.state.last_edit, ctx.core_changed = ctx.now, True
     return "OK"
 
 
 async def _core_replace(ctx: ToolContext, a: dict[str, Any]) -> str:
-    ctx.state.block(a["label"]).replace(a["old_content"], a["new_content"])
+    if ctx.state.memory_paused:
+        return PAUSED
+    ctx.state.block(a["label"]).replace(a["old_content"], a["new_content"], vis=ctx.vis,
+                                        view=ctx.vis)
     ctx.state.last_edit, ctx.core_changed = ctx.now, True
     return "OK"
 
@@ -76,14 +85,16 @@ async def _core_replace(ctx: ToolContext, a: dict[str, Any]) -> str:
 async def _conversation_search(ctx: ToolContext, a: dict[str, Any]) -> str:
     return await search.conversation(ctx.memory, ctx.state.user, a["query"], a.get("page", 0),
                                      ctx.settings.search_page_size, now=ctx.now,
-                                     max_chars=ctx.settings.tool_result_max_chars)
+                                     max_chars=ctx.settings.tool_result_max_chars,
+                                     vis=ctx.allowed)
 
 
 async def _conversation_search_date(ctx: ToolContext, a: dict[str, Any]) -> str:
     return await search.conversation_by_date(ctx.memory, ctx.state.user, a["start_date"],
                                              a["end_date"], a.get("page", 0),
                                              ctx.settings.search_page_size,
-                                             max_chars=ctx.settings.tool_result_max_chars)
+                                             max_chars=ctx.settings.tool_result_max_chars,
+                                             vis=ctx.allowed)
 
 
 def said_at(ctx: ToolContext) -> float:
@@ -96,6 +107,8 @@ async def _archival_insert(ctx: ToolContext, a: dict[str, Any]) -> str:
     text = a["content"].strip()
     if not text:
         raise ToolError("content is empty")
+    if ctx.state.memory_paused:
+        return PAUSED
     sources = [m.content for m in ctx.state.fifo if m.kind in hygiene.NOT_FACT_KINDS] + [prompts.SYSTEM]
     junk = hygiene.junk_reason(text, sources)
     if junk:
@@ -104,8 +117,10 @@ async def _archival_insert(ctx: ToolContext, a: dict[str, Any]) -> str:
     if importance is not None and not 1 <= importance <= 5:
         raise ToolError("importance must be 1 (trivia) to 5 (never fade)")
     topic = " ".join(str(a.get("topic", "")).lower().split())[:80]
-    item = archival_item(ctx.state.user, text, ts=said_at(ctx), importance=importance, topic=topic)
-    replaced = await ctx.memory.superseded_by(ctx.state.user, item)
+    item = archival_item(ctx.state.user, text, ts=said_at(ctx), importance=importance, topic=topic,
+                         vis=ctx.vis)
+    replaced = [old for old in await ctx.memory.superseded_by(ctx.state.user, item)
+                if visibility.visible(str(old.meta.get(VIS_KEY, "")), ctx.vis)]  # never a hidden note
     ctx.stage_archival(item)  # written at commit, with the notes it supersedes
     for old in replaced:
         ctx.stage_archival(old)
@@ -119,7 +134,8 @@ async def _archival_insert(ctx: ToolContext, a: dict[str, Any]) -> str:
 async def _archival_search(ctx: ToolContext, a: dict[str, Any]) -> str:
     return await search.archival(ctx.memory, ctx.state.user, a["query"], a.get("page", 0),
                                  ctx.settings.search_page_size, now=ctx.now,
-                                 max_chars=ctx.settings.tool_result_max_chars)
+                                 max_chars=ctx.settings.tool_result_max_chars,
+                                 vis=ctx.allowed)
 
 
 async def _knowledge_search(ctx: ToolContext, a: dict[str, Any]) -> str:

@@ -24,7 +24,16 @@ from typing import Any
 
 from bot.memory import forgetting
 from bot.messages import Message, safe_text
-from bot.protocols import INDEX_KEY, Collection, Embedder, Hit, MemoryItem, SearchMode, VectorStore
+from bot.protocols import (
+    INDEX_KEY,
+    VIS_KEY,
+    Collection,
+    Embedder,
+    Hit,
+    MemoryItem,
+    SearchMode,
+    VectorStore,
+)
 
 CONTEXT_GAP_S = 6 * 3600.0  # turns further apart are separate conversations
 CONTEXT_CHARS = 200  # how much of the previous turn is indexed with a turn
@@ -39,14 +48,14 @@ _HEADER = re.compile(r"^\[user(?: ([^,\]]+))?, [^\]]*\]\s*")  # bot.agent.loop.e
 
 def recall_item(user: str, msg: Message) -> MemoryItem:
     # the optional fields of the message's own serialization (item_message reverses it)
-    meta = {k: v for k, v in msg.to_dict().items() if k in ("tool_calls", "tool_call_id", "name",
-                                                                     "event_id")}
+    meta = {k: v for k, v in msg.to_dict().items()
+            if k in ("tool_calls", "tool_call_id", "name", "event_id", VIS_KEY)}
     return MemoryItem(id=msg.id, user=user, text=msg.content, ts=msg.ts, role=msg.role,
                       kind=msg.kind, meta=meta)
 
 
 def archival_item(user: str, text: str, source: str = "agent", ts: float | None = None, *,
-                  importance: int | None = None, topic: str = "") -> MemoryItem:
+                  importance: int | None = None, topic: str = "", vis: str = "") -> MemoryItem:
     """A new archival note dated ``ts`` (when it was said); optional importance 1-5 and topic
     (bot.memory.forgetting)."""
     meta: dict[str, object] = {}
@@ -54,6 +63,8 @@ def archival_item(user: str, text: str, source: str = "agent", ts: float | None 
         meta["importance"] = importance
     if topic:
         meta["topic"] = topic
+    if vis:  # where it was saved (bot.memory.visibility)
+        meta[VIS_KEY] = vis
     return MemoryItem(id=uuid.uuid4().hex, user=user, text=text,
                       ts=time.time() if ts is None else ts, role=source, kind="passage", meta=meta)
 
@@ -174,7 +185,8 @@ class LongTermMemory:
         out: dict[int, str] = {}
         for n in sorted(range(len(items)), key=lambda n: items[n].ts):
             item, prev = items[n], before[items[n].user]
-            near = prev is not None and item.ts - prev.ts <= CONTEXT_GAP_S
+            near = (prev is not None and item.ts - prev.ts <= CONTEXT_GAP_S
+                    and prev.meta.get(VIS_KEY) == item.meta.get(VIS_KEY))  # no DM words in a channel item's index
             out[n] = embed_text(item, prev if near else None)
             if is_turn(item):
                 before[item.user] = last[item.user] = item
@@ -198,16 +210,18 @@ class LongTermMemory:
 
     async def insert_archival(self, user: str, text: str, source: str = "agent",
                               ts: float | None = None, *, importance: int | None = None,
-                              topic: str = "") -> str:
+                              topic: str = "", vis: str = "") -> str:
         """Save a note (see ``save_note``); returns its id."""
-        return (await self.save_note(user, text, source, ts, importance=importance, topic=topic))[0]
+        return (await self.save_note(user, text, source, ts, importance=importance, topic=topic,
+                                     vis=vis))[0]
 
     async def save_note(self, user: str, text: str, source: str = "agent", ts: float | None = None,
-                        *, importance: int | None = None, topic: str = "") -> tuple[str, list[MemoryItem]]:
+                        *, importance: int | None = None, topic: str = "",
+                        vis: str = "") -> tuple[str, list[MemoryItem]]:
         """Save a note dated ``ts`` (when it was said). With a ``topic``, this user's current
         notes on the same topic said earlier are superseded by it (kept, with ``valid_to``).
         Returns the note's id and the notes it superseded."""
-        item = archival_item(user, text, source, ts, importance=importance, topic=topic)
+        item = archival_item(user, text, source, ts, importance=importance, topic=topic, vis=vis)
         await self.write("archival", [item])
         replaced = await self.supersede(user, item) if topic else []
         return item.id, replaced
@@ -263,10 +277,11 @@ class LongTermMemory:
         mode: SearchMode = "hybrid",
         prefer: tuple[float, float] | None = None,
         weights: Sequence[float] | None = None,
+        vis: Sequence[str] | None = None,
     ) -> list[Hit]:
         """Best matches of one user's items. ``since``/``until`` filter; ``prefer`` is a
         soft window: the ranking within it is fused with the plain one, so items from then
-        rank higher without hiding the rest."""
+        rank higher without hiding the rest. ``vis``: only items of those origins."""
         query = safe_text(query)  # model output may hold lone surrogates; encoders refuse them
         vector = None
         if mode != "sparse":
@@ -281,7 +296,7 @@ class LongTermMemory:
         rankings = await asyncio.gather(*(
             self.store.search(collection, user, text=query, vector=vector, limit=depth,
                               offset=0 if prefer else offset, since=lo, until=hi, mode=mode,
-                              weights=weights)
+                              weights=weights, vis=vis)
             for lo, hi in windows))
         hits = rankings[0] if len(rankings) == 1 else fuse(rankings, [1.0, PREFER_WEIGHT])
         if self.on_search:
@@ -290,9 +305,10 @@ class LongTermMemory:
 
     async def by_time(self, collection: Collection, user: str, *, since: float | None = None,
                       until: float | None = None, limit: int = 50, offset: int = 0,
-                      newest_first: bool = False) -> list[MemoryItem]:
+                      newest_first: bool = False,
+                      vis: Sequence[str] | None = None) -> list[MemoryItem]:
         return await self.store.by_time(collection, user, since=since, until=until, limit=limit,
-                                        offset=offset, newest_first=newest_first)
+                                        offset=offset, newest_first=newest_first, vis=vis)
 
     async def counts(self, user: str) -> tuple[int, int]:
         return (await self.store.count("recall", user), await self.store.count("archival", user))
@@ -301,8 +317,10 @@ class LongTermMemory:
         items = await self.store.by_time("recall", user, limit=limit, newest_first=True)
         return [item_message(i) for i in reversed(items)]
 
-    async def delete_user(self, user: str) -> None:
+    async def delete_user(self, user: str) -> dict[str, int]:
+        """Delete every item and document of one user; counts per collection."""
         self._last_turn.pop(user, None)  # no context from deleted turns in later index texts
-        await self.store.delete("recall", user)
-        await self.store.delete("archival", user)
-        await self.store.delete_docs(user)
+        counts = {"recall": await self.store.delete("recall", user),
+                  "archival": await self.store.delete("archival", user)}
+        await self.store.delete_docs(user)  # snapshot, audit trail, links
+        return counts

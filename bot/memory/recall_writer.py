@@ -4,6 +4,13 @@ A step's commit queues its messages in a per-user Redis list (atomically with th
 state), and the durable writes its tools staged (archival inserts/deletes, ``{"op": ...}``). This writer drains those lists in batches across users: one embedding call per
 batch, one upsert, then trims what was written. Point ids are message ids, so a batch
 written twice (crash between upsert and trim) is harmless.
+
+Resets: a batch is read together with the user's generation (bumped by every reset). If
+the generation moved while the batch was being written, the batch belongs to a memory
+that no longer exists: its points are deleted again and the (new) queue is not trimmed.
+This holds on every replica, whichever writer read the batch. Likewise an item forgotten
+(``/memory forget``, a platform delete) while its batch was being written is deleted
+again: forget marks the ids in Redis before deleting them.
 """
 
 from __future__ import annotations
@@ -59,7 +66,7 @@ class RecallWriter:
         """Write one batch gathered across dirty users. Returns items written."""
         users = list(self._dirty)
         self._dirty.clear()
-        taken: list[tuple[str, int]] = []
+        taken: list[tuple[str, int, str, list[str], list[str]]] = []
         items: list[MemoryItem] = []
         ops: list[dict[str, Any]] = []
         for user in users:
@@ -67,20 +74,32 @@ class RecallWriter:
             if room <= 0:
                 self._dirty.add(user)
                 continue
-            raws = await self.redis.recall_batch(user, room)
-            taken.append((user, len(raws)))
+            gen, raws = await self.redis.recall_batch(user, room)
+            ids: list[str] = []
+            archival: list[str] = []
             for r in raws:
                 d = json.loads(r)
                 if "op" in d:
                     ops.append(d)
+                    if d["op"] == "upsert":
+                        archival.append(str(d["item"]["id"]))
                 else:
                     items.append(MemoryItem(**d))
+                    ids.append(items[-1].id)
+            taken.append((user, len(raws), gen, ids, archival))
         if items:
             await self.memory.write("recall", items)
         for op in ops:  # staged tool writes (archival), in commit order
             await self.memory.apply(op)
-        for user, n in taken:
-            remaining = await self.redis.recall_trim(user, n) if n else await self.redis.recall_pending(user)
+        for user, n, gen, ids, archival in taken:
+            remaining = await self.redis.recall_trim(user, n, gen) if n else await self.redis.recall_pending(user)
+            if remaining < 0:  # reset meanwhile: what we wrote is a dead memory's
+                await self.memory.store.delete("recall", user, ids)
+                await self.memory.store.delete("archival", user, archival)
+                log.info("dropped a recall batch written across a reset", extra={"user": user})
+                remaining = await self.redis.recall_pending(user)
+            elif late := await self.redis.forgotten(user, ids):  # forgotten while we wrote
+                await self.memory.store.delete("recall", user, sorted(late))
             if remaining:
                 self._dirty.add(user)
             else:

@@ -54,14 +54,14 @@ what when which write wrote you""".split())
 
 # --- ranking ---------------------------------------------------------------------------------
 async def ranked(memory: LongTermMemory, collection: Collection, user: str, query: str, *,
-                 now: float) -> list[MemoryItem]:
+                 now: float, vis: Sequence[str] | None = None) -> list[MemoryItem]:
     """The ranking pages are cut from: best first, at most ``DEPTH``, no tool traffic or
     repeated texts. Dates in the query (relative to ``now``) boost items from then."""
     when, _ = timeparse.find(query, now)
     prefer = (when.since, when.until) if when else None
     about_user = collection == "recall" and bool(_ABOUT_USER.search(query))
     hits = await memory.search(collection, user, query, limit=FETCH, prefer=prefer,
-                               weights=ABOUT_USER_WEIGHTS if about_user else None)
+                               weights=ABOUT_USER_WEIGHTS if about_user else None, vis=vis)
     if collection == "archival":
         hits = forgetting.rescore(hits, now, memory.curve)
     else:
@@ -107,19 +107,20 @@ def _only_time(rest: str) -> bool:
 
 # --- tools -----------------------------------------------------------------------------------
 async def conversation(memory: LongTermMemory, user: str, query: str, page: object, size: int,
-                       now: float | None = None, max_chars: int = 2_500) -> str:
+                       now: float | None = None, max_chars: int = 2_500,
+                       vis: Sequence[str] | None = None) -> str:
     p = _page(page)
     if not query.strip():
         raise ToolError("query is empty")
     now = time.time() if now is None else now
     when, rest = timeparse.find(query, now)
     if when is not None and _only_time(rest):
-        return await _list(memory, user, when, p, size, max_chars)
-    found = await ranked(memory, "recall", user, query, now=now)
+        return await _list(memory, user, when, p, size, max_chars, vis)
+    found = await ranked(memory, "recall", user, query, now=now, vis=vis)
     hits = found[p * size:(p + 1) * size]
     if not hits:
         return "No past messages found" + (" on this page." if p else ".")
-    blocks = _merge(hits, await asyncio.gather(*(_window(memory, user, h) for h in hits)))
+    blocks = _merge(hits, await asyncio.gather(*(_window(memory, user, h, vis) for h in hits)))
     head = (f"Past messages, best match first (page {p}: matches {p * size + 1}-{p * size + len(hits)};"
             f" '>' marks a match, other lines are the turns around it){_dates(when, 'favouring ')}:")
     more = len(found) > (p + 1) * size
@@ -127,12 +128,13 @@ async def conversation(memory: LongTermMemory, user: str, query: str, page: obje
 
 
 async def archival(memory: LongTermMemory, user: str, query: str, page: object, size: int,
-                   now: float | None = None, max_chars: int = 2_500) -> str:
+                   now: float | None = None, max_chars: int = 2_500,
+                   vis: Sequence[str] | None = None) -> str:
     p = _page(page)
     if not query.strip():
         raise ToolError("query is empty")
     now = time.time() if now is None else now
-    found = await ranked(memory, "archival", user, query, now=now)
+    found = await ranked(memory, "archival", user, query, now=now, vis=vis)
     hits = found[p * size:(p + 1) * size]
     if not hits:
         return "No archival notes found" + (" on this page." if p else ".")
@@ -144,12 +146,13 @@ async def archival(memory: LongTermMemory, user: str, query: str, page: object, 
 
 
 async def conversation_by_date(memory: LongTermMemory, user: str, start: str, end: str,
-                               page: object, size: int, max_chars: int = 2_500) -> str:
+                               page: object, size: int, max_chars: int = 2_500,
+                               vis: Sequence[str] | None = None) -> str:
     p = _page(page)
     since, until = parse_day(start, "start_date"), parse_day(end, "end_date")
     if until.until <= since.since:
         raise ToolError("end_date is before start_date")
-    return await _list(memory, user, TimeRange(since.since, until.until), p, size, max_chars)
+    return await _list(memory, user, TimeRange(since.since, until.until), p, size, max_chars, vis)
 
 
 def parse_day(text: str, field: str) -> TimeRange:
@@ -167,13 +170,13 @@ def _page(page: object) -> int:
 
 # --- listing a time span ---------------------------------------------------------------------
 async def _list(memory: LongTermMemory, user: str, when: TimeRange, p: int, size: int,
-                max_chars: int) -> str:
+                max_chars: int, vis: Sequence[str] | None = None) -> str:
     """Messages of a time span in order, ``size`` per page (tool traffic skipped)."""
     want, offset = (p + 1) * size + 1, 0
     got: list[MemoryItem] = []
     while len(got) < want:
         chunk = await memory.by_time("recall", user, since=when.since, until=when.until,
-                                     limit=LIST_CHUNK, offset=offset)
+                                     limit=LIST_CHUNK, offset=offset, vis=vis)
         got += [i for i in chunk if _shown(i)]
         offset += len(chunk)
         if len(chunk) < LIST_CHUNK:
@@ -196,12 +199,15 @@ def _dates(when: TimeRange | None, lead: str = "") -> str:
 
 
 # --- context windows -------------------------------------------------------------------------
-async def _window(memory: LongTermMemory, user: str, hit: MemoryItem) -> list[MemoryItem]:
-    """The hit with the conversation turn before and after it (within ``CONTEXT_GAP_S``)."""
+async def _window(memory: LongTermMemory, user: str, hit: MemoryItem,
+                  vis: Sequence[str] | None = None) -> list[MemoryItem]:
+    """The hit with the conversation turn before and after it (within ``CONTEXT_GAP_S``),
+    of the origins ``vis`` allows."""
     before, after = await asyncio.gather(
         memory.by_time("recall", user, since=hit.ts - CONTEXT_GAP_S, until=hit.ts, limit=10,
-                       newest_first=True),
-        memory.by_time("recall", user, since=hit.ts, until=hit.ts + CONTEXT_GAP_S, limit=10))
+                       newest_first=True, vis=vis),
+        memory.by_time("recall", user, since=hit.ts, until=hit.ts + CONTEXT_GAP_S, limit=10,
+                       vis=vis))
     prev = next((i for i in before if is_turn(i)), None)
     nxt = next((i for i in after if i.id != hit.id and is_turn(i)), None)
     return [i for i in (prev, hit, nxt) if i is not None]

@@ -1,7 +1,10 @@
 """Memory operations shared by the CLI, the terminal chat, Discord and Slack.
 
 Every operation runs under the user's lock (never concurrently with a step), validates
-its input before changing anything, and logs who did what.
+its input before changing anything, and keeps a durable audit entry of who did what
+(``bot.ops.audit``). These are operator-level operations (the CLI, the terminal chat):
+platform commands reach them only through ``bot.ops.access``, which checks who may act on
+whose memory.
 """
 
 from __future__ import annotations
@@ -21,16 +24,18 @@ from bot.memory.health import HealthLog
 from bot.memory.longterm import speaker, words
 from bot.memory.reorganize import reorganize
 from bot.memory.states import SNAPSHOT
-from bot.messages import stamp
-from bot.ops import transfer
+from bot.messages import event_message_id, stamp
+from bot.ops import forget, transfer
 from bot.protocols import Collection, MemoryItem
 
 if TYPE_CHECKING:
     from bot.agent.context import ContextManager
     from bot.events import Event
+    from bot.memory.links import Links
     from bot.memory.longterm import LongTermMemory
     from bot.memory.recall_writer import RecallWriter
     from bot.memory.states import StateRepo
+    from bot.ops.audit import AuditLog
     from bot.ops.server import Check
     from bot.protocols import VectorStore
     from bot.runtime.inbox import Inbox, Submitted
@@ -48,6 +53,8 @@ class AdminHost(Protocol):
     inbox: Inbox
     context: ContextManager
     checks: dict[str, Check]
+    audit_log: AuditLog
+    links: Links
 
     @property
     def running(self) -> bool: ...
@@ -62,8 +69,9 @@ class Admin:
     def __init__(self, service: AdminHost) -> None:
         self.svc = service
 
-    def audit(self, actor: str, action: str, user: str, **details: Any) -> None:
-        log.info("admin %s on %s by %s", action, user, actor, extra={"details": details})
+    async def audit(self, actor: str, action: str, user: str, **details: Any) -> None:
+        """Keep a durable entry of an action on ``user``'s memory (shown by /memory audit)."""
+        await self.svc.audit_log.record(actor, action, user, **details)
 
     @asynccontextmanager
     async def locked(self, user: str, wait_s: float = 60.0) -> AsyncIterator[None]:
@@ -86,7 +94,8 @@ class Admin:
         state = await self.state(user)
         recall, archival = await self.svc.memory.counts(user)
         nxt = await self.svc.redis.scheduled_at(user)
-        return {
+        links = await self.svc.links.linked(user)
+        return {"links": links, "memory_paused": state.memory_paused,
             "user": user, "persona": state.persona.value, "human": state.human.value,
             "persona_limit": state.persona.limit, "human_limit": state.human.limit,
             "summary": state.summary, "fifo_messages": len(state.fifo),
@@ -118,7 +127,7 @@ class Admin:
         async with self.locked(user):
             report = await reorganize(self.svc.memory, user, threshold, dry_run=dry_run)
         if not dry_run:
-            self.audit(actor, "reorganize", user, **report.counts())
+            await self.audit(actor, "reorganize", user, **report.counts())
         return report.as_dict()
 
     async def search(self, user: str, kind: Collection, query: str, limit: int = 5) -> list[dict[str, Any]]:
@@ -150,8 +159,8 @@ class Admin:
         state = await self.state(user)
         records = transfer.export_records(user, state, await self._all("recall", user),
                                           await self._all("archival", user),
-                                          await self.svc.redis.aliases_of(user))
-        self.audit(actor, "export", user)
+                                          await self.svc.links.linked(user))
+        await self.audit(actor, "export", user)
         return records
 
     async def export(self, user: str, actor: str = "cli") -> dict[str, Any]:
@@ -192,16 +201,49 @@ class Admin:
             raise AdminError(f"{user} has no memory: nothing is stored under this key")
 
     # --- write ----------------------------------------------------------------------------------
-    async def reset(self, user: str, actor: str = "cli") -> None:
-        """Delete everything of one user: hot state, recall, archival, snapshots."""
+    async def reset(self, user: str, actor: str = "cli") -> dict[str, int]:
+        """Delete everything of one user, under their lock: hot state, queued events,
+        outbox, recall queue, dedupe keys, schedules, rate and budget counters (Redis);
+        recall, archival, snapshots (vector store). The user's generation goes up first, so
+        a recall writer on any replica drops a batch it read before. Returns the receipt:
+        counts per store."""
         async with self.locked(user):
-            await self.svc.writer.flush()
-            await self.svc.redis.forget_user(user)
-            await self.svc.memory.delete_user(user)
-        self.audit(actor, "reset", user)
+            state = await self.state(user)
+            receipt = {"fifo_messages": len(state.fifo)}
+            receipt |= await self.svc.redis.forget_user(user)
+            receipt["links"] = await self.svc.links.forget(user)  # both ways, before the docs go
+            receipt |= await self.svc.memory.delete_user(user)
+        await self.audit(actor, "reset", user, **receipt)
+        return receipt
 
     async def forget_preview(self, user: str, query: str, limit: int = 10) -> list[dict[str, Any]]:
         return await self.search(user, "archival", query, limit)
+
+    async def forget_plan(self, user: str, query: str) -> tuple[AgentState, forget.ForgetPlan]:
+        """Everything of ``user`` that ``query`` names (see bot.ops.forget); changes nothing."""
+        await self.svc.writer.flush()  # queued recall items are searched too
+        state = await self.state(user)
+        recall, archival = await self._all("recall", user), await self._all("archival", user)
+        return state, forget.plan(state, query, recall, archival)
+
+    async def forget_text(self, user: str, query: str, actor: str = "cli") -> dict[str, int]:
+        """Remove a fact from core memory, summaries, FIFO, recall and archival, under the
+        user's lock. Returns the receipt (counts per store)."""
+        async with self.locked(user):
+            state, plan = await self.forget_plan(user, query)
+            forget.apply(state, plan)
+            store = self.svc.store
+            await self.svc.redis.tombstone(user, forget.recall_ids(plan))  # late writers too
+            n_recall = await store.delete("recall", user, forget.recall_ids(plan))
+            n_archival = await store.delete("archival", user, [i.id for i in plan.archival])
+            state.n_recall = max(0, state.n_recall - n_recall)
+            state.n_archival = max(0, state.n_archival - n_archival)
+            if plan.core:
+                state.last_edit = time.time()
+            await self.svc.states.save(state)
+        receipt = plan.counts() | {"recall": n_recall, "archival": n_archival}
+        await self.audit(actor, "forget", user, **receipt)
+        return receipt
 
     async def forget(self, user: str, ids: list[str], actor: str = "cli") -> int:
         if not ids:
@@ -214,8 +256,27 @@ class Admin:
             state = await self.state(user)
             state.n_archival = max(0, state.n_archival - n)
             await self.svc.states.save(state)
-        self.audit(actor, "forget", user, count=n)
+        await self.audit(actor, "forget", user, count=n)
         return n
+
+    async def forget_message(self, event_id: str) -> str | None:
+        """A message the platform reports deleted (its event id) leaves recall and the
+        FIFO of whoever said it. Returns that memory key, or None when it is not kept."""
+        item_id = event_message_id(event_id)
+        await self.svc.writer.flush()
+        found = await self.svc.store.find("recall", [item_id])
+        if not found:
+            return None
+        user = found[0].user
+        async with self.locked(user):
+            await self.svc.redis.tombstone(user, [item_id])
+            n = await self.svc.store.delete("recall", user, [item_id])
+            state = await self.state(user)
+            state.fifo = [m for m in state.fifo if m.id != item_id]
+            state.n_recall = max(0, state.n_recall - n)
+            await self.svc.states.save(state)
+        await self.audit("platform", "message_deleted", user, recall=n)
+        return user
 
     async def import_lines(self, user: str, lines: Iterable[str], progress: Progress | None = None,
                            actor: str = "cli", batch: int = 256) -> dict[str, int]:
@@ -224,9 +285,9 @@ class Admin:
         summary, when present, replace the current ones. Returns counts of what is new."""
         parsed = transfer.parse(list(lines), user)
         for identity in parsed.links:
-            current = await self.svc.redis.get_alias(identity)
-            if identity == user or (current is not None and current != user):
-                raise AdminError(f"{identity} is linked to {current or 'itself'}; nothing imported")
+            current = await self.svc.links.resolve(identity)
+            if identity == user or current not in (identity, user):
+                raise AdminError(f"{identity} is linked to {current}; nothing imported")
         total = len(parsed.recall) + len(parsed.archival)
         async with self.locked(user, wait_s=120.0):
             counts = {"recall": 0, "archival": 0}
@@ -241,10 +302,10 @@ class Admin:
                         progress(min(start + batch, len(items)) + (len(parsed.recall) if kind == "archival" else 0), total)
             await self._import_state(user, parsed)
             for identity in parsed.links:
-                await self.svc.redis.set_alias(identity, user)
+                await self.svc.links.restore(identity, user)
         counts.update(links=len(parsed.links), core=int(parsed.core is not None),
                       summary=int(parsed.summary is not None), lines=total)
-        self.audit(actor, "import", user, **counts)
+        await self.audit(actor, "import", user, **counts)
         return counts
 
     async def _import_state(self, user: str, parsed: transfer.Parsed) -> None:
@@ -264,12 +325,33 @@ class Admin:
         await self.svc.states.save(state)
 
     async def link(self, identity: str, target: str, actor: str = "cli") -> None:
-        """Make a platform identity (platform:scope:id) share the memory of ``target``."""
+        """Operators: make a platform identity (platform:scope:id) share the memory of
+        ``target`` (``identity == target`` unlinks it). Refused when the identity is linked
+        elsewhere or has memory of its own (see bot.memory.links); durable, audited."""
         for key in (identity, target):
             if key.count(":") < 2 or " " in key:
                 raise AdminError(f"'{key}' is not a user key like discord:GUILD:ID or slack:TEAM:ID")
-        await self.svc.redis.set_alias(identity, None if identity == target else target)
-        self.audit(actor, "link", identity, target=target)
+        if identity == target:
+            await self.svc.links.unlink(identity)
+            await self.audit(actor, "unlink", identity)
+            return
+        memory = await self.resolve(target)
+        await self.svc.links.link(identity, memory, self.has_memory)
+        await self.audit(actor, "link", memory, identity=identity)
+
+    async def set_memory_paused(self, user: str, paused: bool, actor: str = "cli") -> int:
+        """/memory pause (the bot answers but stores nothing beyond the FIFO) or resume
+        (what was said while paused leaves the FIFO). Returns messages dropped on resume."""
+        async with self.locked(user):
+            state = await self.state(user)
+            dropped = 0
+            if paused:
+                state.memory_paused = True
+            else:
+                dropped = state.resume_memory()
+            await self.svc.states.save(state)
+        await self.audit(actor, "pause" if paused else "resume", user, dropped=dropped)
+        return dropped
 
     async def summarize(self, user: str, actor: str = "cli") -> int:
         """Compact the FIFO into the recursive summary now (evicted messages stay in recall)."""
@@ -277,7 +359,7 @@ class Admin:
             state = await self.state(user)
             evicted = await self.svc.context.flush(state)
             await self.svc.states.save(state)
-        self.audit(actor, "summarize", user, evicted=len(evicted))
+        await self.audit(actor, "summarize", user, evicted=len(evicted))
         return len(evicted)
 
     async def heartbeat_now(self, user: str, actor: str = "cli") -> str:
@@ -288,7 +370,7 @@ class Admin:
                       text="Heartbeat requested by an admin.", channel=Channel(where="system"),
                       memory_key=user)
         status = await self.svc.submit(event)
-        self.audit(actor, "heartbeat", user, status=status)
+        await self.audit(actor, "heartbeat", user, status=status)
         if status == "accepted" and not self.svc.running:
             await self.svc.inbox.process_user(user)
         return status
@@ -303,7 +385,7 @@ class Admin:
 
     async def resolve(self, identity: str) -> str:
         """The memory key an identity uses (its link target, or itself)."""
-        return await self.svc.redis.get_alias(identity) or identity
+        return await self.svc.links.resolve(identity)
 
     async def status(self) -> dict[str, Any]:
         """Service overview for admins: users, queue, running flag, readiness checks."""

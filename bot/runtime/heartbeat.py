@@ -229,7 +229,7 @@ class Heartbeats:
         await self.redis.hset(self.keys.heartbeat_meta(user), {"reflected": repr(due.last_user)})
         await self._reorganize(user)
         event = Event(kind="heartbeat", user=UserRef(**json.loads(meta["ref"])), text=REFLECT,
-                      channel=Channel(where="system"), reply_to=meta.get("reply_to", ""),
+                      channel=Channel(where="system"), reply_to="",  # proactive: DMs only
                       ts=now, memory_key=user, max_steps=decision.max_steps)
         status = await self.svc.submit(event)
         if status == "closed":  # shutting down: due again as soon as a replica runs
@@ -266,8 +266,8 @@ class Heartbeats:
             if any(ok and name in MEMORY_EDITS for name, ok in result.tools):
                 await self.redis.hset(meta_key, {"reflected": "0"})  # it changed memory: look again
         if event.kind == "user_message":
-            await self.redis.hset(meta_key, {
-                "ref": json.dumps(asdict(event.user)), "reply_to": event.reply_to,
+            await self.redis.hset(meta_key, {  # no channel: proactive messages go to the DM
+                "ref": json.dumps(asdict(event.user)),
                 "last_user": repr(event.ts), "paused_until": repr(state.paused_until)})
             at = first_due(event.ts, state.paused_until, self.policy)
             if at is None:

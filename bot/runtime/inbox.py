@@ -30,9 +30,11 @@ from bot.config import Settings
 from bot.errors import DeliveryError, EmbeddingError, StoreError
 from bot.events import Event, Reply
 from bot.memory.core import AgentState
+from bot.memory.links import Links
 from bot.memory.longterm import recall_item
 from bot.memory.recall_writer import RecallWriter
 from bot.memory.states import StateRepo
+from bot.ops.admission import Admission
 from bot.ops.logs import event_context
 from bot.ops.metrics import Metrics
 from bot.runtime.delivery import Delivery, backoff, dead_letter
@@ -41,7 +43,7 @@ from bot.stores.redis_store import RedisStore
 
 log = logging.getLogger(__name__)
 
-Submitted = Literal["accepted", "duplicate", "rate_limited", "closed"]
+Submitted = Literal["accepted", "duplicate", "rate_limited", "closed", "refused"]
 Outcome = Literal["done", "wait", "lost"]  # next event / backoff scheduled / lock lost
 RATE_NOTICE = "You're sending messages faster than I can keep up. Please wait a minute and try again."
 StepHook = Callable[[Event, AgentState, StepResult, float], Awaitable[None]]
@@ -65,12 +67,17 @@ class Inbox:
         self.accepting = True  # False once the service is stopped: submit refuses
         self.draining = False  # True while shutting down: journal, but start no new steps
         self.on_step: list[StepHook] = []
+        self.links: Links | None = None  # identity links (set by the service)
+        self.admission: Admission | None = None  # who may talk to the bot (set by the service)
         self._busy = 0
 
     # --- intake -----------------------------------------------------------------------------
     async def resolve(self, event: Event) -> Event:
         """Apply identity links: several platform identities may share one memory."""
-        target = await self.redis.get_alias(event.user.key)
+        if self.links is not None:
+            target: str | None = await self.links.resolve(event.user.key)
+        else:
+            target = await self.redis.get_alias(event.user.key)
         if target and target != event.key:
             return replace(event, memory_key=target)
         return event
@@ -79,6 +86,8 @@ class Inbox:
         """Journal an event durably. Call before acknowledging the platform."""
         if not self.accepting:
             return "closed"
+        if self.admission is not None and not await self.admission.allows(event):
+            return "refused"  # ALLOWED_GUILDS/TEAMS, DM_ONLY, CHANNEL_OPT_IN (docs/privacy.md)
         if not await self.redis.dedupe(event.event_id):
             return "duplicate"
         try:
@@ -87,7 +96,7 @@ class Inbox:
             if event.kind == "user_message" and limit and await self.redis.hit_rate(event.key) > limit:
                 await self._rate_notice(event)
                 return "rate_limited"
-            await self.redis.journal(event.key, event.to_json())
+            await self.redis.journal(event.key, event.to_json(), event.event_id)
         except StoreError:  # not journaled: let the platform's retry through again
             with contextlib.suppress(StoreError):
                 await self.redis.forget_dedupe(event.event_id)

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from bot.protocols import INDEX_KEY, Collection, MemoryItem
+from bot.protocols import INDEX_KEY, VIS_KEY, Collection, MemoryItem
 
 COLLECTIONS: tuple[Collection, ...] = ("recall", "archival", "knowledge")
 # knowledge: document chunks of a scope (bot.knowledge); the tenant field ``user`` holds the scope
@@ -22,6 +22,7 @@ RRF_K = 2  # Qdrant's default; on LoCoMo r@5 0.60 at k=2 vs 0.51 at the textbook
 RRF_WEIGHTS = [1.0, 1.01]
 PREFETCH = 64  # candidates per signal; fused rankings depend on it, so it stays fixed for
 # every page within it (stable pages). LoCoMo r@10 is flat from 30 to 200.
+VIS_FIELD = f"meta.{VIS_KEY}"  # payload path of an item's origin, filtered by ``vis=``
 _DOC_NS = uuid.UUID("6f1d3c1e-6a43-4f4e-9d1b-6d656d626f74")
 
 

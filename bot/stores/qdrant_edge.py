@@ -53,6 +53,7 @@ from bot.stores.layout import (
     RRF_K,
     RRF_WEIGHTS,
     SPARSE,
+    VIS_FIELD,
     dim_mismatch_message,
     doc_from_payloads,
     doc_payload,
@@ -252,16 +253,18 @@ class EdgeVectorStore:
     async def search(self, collection: Collection, user: str, *, text: str,
                      vector: Sequence[float] | None, limit: int, offset: int = 0,
                      since: float | None = None, until: float | None = None,
-                     mode: SearchMode = "hybrid", weights: Sequence[float] | None = None) -> list[Hit]:
+                     mode: SearchMode = "hybrid", weights: Sequence[float] | None = None,
+                     vis: Sequence[str] | None = None) -> list[Hit]:
         return await self._run(self._search, collection, user, text, vector, limit, offset,
-                               since, until, mode, weights)
+                               since, until, mode, weights, vis)
 
     def _search(self, collection: str, user: str, text: str, vector: Sequence[float] | None,
                 limit: int, offset: int, since: float | None, until: float | None,
-                mode: SearchMode, weights: Sequence[float] | None = None) -> list[Hit]:
+                mode: SearchMode, weights: Sequence[float] | None = None,
+                vis: Sequence[str] | None = None) -> list[Hit]:
         if limit <= 0:
             return []
-        flt = _filter(user, since, until)
+        flt = _filter(user, since, until, vis=vis)
         signals: list[qe.Query] = []
         if mode in ("hybrid", "dense") and vector is not None:
             signals.append(qe.Query.Nearest(list(vector), using=DENSE))
@@ -286,12 +289,13 @@ class EdgeVectorStore:
 
     async def by_time(self, collection: Collection, user: str, *, since: float | None = None,
                       until: float | None = None, limit: int = 50, offset: int = 0,
-                      newest_first: bool = False) -> list[MemoryItem]:
+                      newest_first: bool = False,
+                      vis: Sequence[str] | None = None) -> list[MemoryItem]:
         if limit <= 0:
             return []
         direction = qe.Direction.Desc if newest_first else qe.Direction.Asc
         req = qe.QueryRequest(limit=limit, offset=offset, query=qe.OrderBy("ts", direction=direction),
-                              filter=_filter(user, since, until), with_payload=True)
+                              filter=_filter(user, since, until, vis=vis), with_payload=True)
         points = await self._run(lambda: _guard("by_time", self._shard(collection).query, req))
         return [payload_item(p.payload or {}) for p in points]
 
@@ -306,6 +310,12 @@ class EdgeVectorStore:
             if payload is not None and payload.get("user") == user:
                 out.append(payload_item(payload))
         return out
+
+    async def find(self, collection: Collection, ids: Sequence[str]) -> list[MemoryItem]:
+        if not ids:
+            return []
+        records = await self._run(self._retrieve, collection, [point_id(i) for i in ids])
+        return [payload_item(r.payload) for r in records if r.payload]
 
     def _retrieve(self, name: str, ids: list[Any]) -> list[qe.Record]:
         return _guard("get", self._shard(name).retrieve, ids, True, False)
@@ -349,8 +359,10 @@ class EdgeVectorStore:
 
 
 def _filter(user: str, since: float | None = None, until: float | None = None,
-            ids: Sequence[str] | None = None) -> qe.Filter:
+            ids: Sequence[str] | None = None, vis: Sequence[str] | None = None) -> qe.Filter:
     must: list[Any] = [qe.FieldCondition("user", match=qe.MatchValue(user))]
+    if vis is not None:  # an empty list matches nothing
+        must.append(qe.FieldCondition(VIS_FIELD, match=qe.MatchAny(list(vis))))
     if since is not None or until is not None:
         must.append(qe.FieldCondition("ts", range=qe.RangeFloat(gte=since, lt=until)))
     if ids is not None:
@@ -400,3 +412,6 @@ def _ensure_indexes(shard: qe.EdgeShard, *, ts: bool = True) -> None:
     if ts and "ts" not in schema:
         _guard("index", shard.update, qe.UpdateOperation.create_field_index(
             "ts", qe.FloatIndexParams(enable_hnsw=False)))
+    if ts and VIS_FIELD not in schema:
+        _guard("index", shard.update, qe.UpdateOperation.create_field_index(
+            VIS_FIELD, qe.KeywordIndexParams()))

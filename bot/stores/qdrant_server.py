@@ -28,6 +28,7 @@ from bot.stores.layout import (
     RRF_K,
     RRF_WEIGHTS,
     SPARSE,
+    VIS_FIELD,
     dim_mismatch_message,
     doc_from_payloads,
     doc_payload,
@@ -100,6 +101,8 @@ class ServerVectorStore:
         if ts:
             await self._call("index", self._client.create_payload_index(
                 name, "ts", field_schema=models.PayloadSchemaType.FLOAT))
+            await self._call("index", self._client.create_payload_index(
+                name, VIS_FIELD, field_schema=models.PayloadSchemaType.KEYWORD))
 
     async def close(self) -> None:
         await self._call("close", self._client.close())
@@ -143,10 +146,11 @@ class ServerVectorStore:
     async def search(self, collection: Collection, user: str, *, text: str,
                      vector: Sequence[float] | None, limit: int, offset: int = 0,
                      since: float | None = None, until: float | None = None,
-                     mode: SearchMode = "hybrid", weights: Sequence[float] | None = None) -> list[Hit]:
+                     mode: SearchMode = "hybrid", weights: Sequence[float] | None = None,
+                     vis: Sequence[str] | None = None) -> list[Hit]:
         if limit <= 0:
             return []
-        flt = _filter(user, since, until)
+        flt = _filter(user, since, until, vis=vis)
         signals: list[models.Prefetch] = []
         k = prefetch_limit(limit, offset)
         if mode in ("hybrid", "dense") and vector is not None:
@@ -172,13 +176,14 @@ class ServerVectorStore:
 
     async def by_time(self, collection: Collection, user: str, *, since: float | None = None,
                       until: float | None = None, limit: int = 50, offset: int = 0,
-                      newest_first: bool = False) -> list[MemoryItem]:
+                      newest_first: bool = False,
+                      vis: Sequence[str] | None = None) -> list[MemoryItem]:
         if limit <= 0:
             return []
         direction = models.Direction.DESC if newest_first else models.Direction.ASC
         query = models.OrderByQuery(order_by=models.OrderBy(key="ts", direction=direction))
         res = await self._call("by_time", self._client.query_points(
-            self._name(collection), query=query, query_filter=_filter(user, since, until),
+            self._name(collection), query=query, query_filter=_filter(user, since, until, vis=vis),
             limit=limit, offset=offset))
         return [payload_item(p.payload or {}) for p in res.points]
 
@@ -194,6 +199,13 @@ class ServerVectorStore:
             if payload is not None and payload.get("user") == user:
                 out.append(payload_item(payload))
         return out
+
+    async def find(self, collection: Collection, ids: Sequence[str]) -> list[MemoryItem]:
+        if not ids:
+            return []
+        records = await self._call("find", self._client.retrieve(
+            self._name(collection), [str(point_id(i)) for i in ids], with_payload=True))
+        return [payload_item(r.payload) for r in records if r.payload]
 
     async def count(self, collection: Collection, user: str) -> int:
         res = await self._call("count", self._client.count(
@@ -227,9 +239,11 @@ class ServerVectorStore:
 
 
 def _filter(user: str, since: float | None = None, until: float | None = None,
-            ids: Sequence[str] | None = None) -> models.Filter:
+            ids: Sequence[str] | None = None, vis: Sequence[str] | None = None) -> models.Filter:
     must: list[models.Condition] = [
         models.FieldCondition(key="user", match=models.MatchValue(value=user))]
+    if vis is not None:  # an empty list matches nothing
+        must.append(models.FieldCondition(key=VIS_FIELD, match=models.MatchAny(any=list(vis))))
     if since is not None or until is not None:
         must.append(models.FieldCondition(key="ts", range=models.Range(gte=since, lt=until)))
     if ids is not None:

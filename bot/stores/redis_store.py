@@ -53,6 +53,13 @@ redis.call('HDEL', KEYS[2], ARGV[2])
 if n > 0 and ARGV[3] ~= '' then redis.call('RPUSH', KEYS[1], ARGV[3]) end
 return n
 """
+# Trim written recall items only while no reset happened since they were read.
+_TRIM = """
+local gen = redis.call('GET', KEYS[2]) or '0'
+if gen ~= ARGV[2] then return -1 end
+redis.call('LTRIM', KEYS[1], tonumber(ARGV[1]), -1)
+return redis.call('LLEN', KEYS[1])
+"""
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -102,6 +109,7 @@ class RedisStore:
         self._claim = self._r.register_script(_CLAIM_DUE)
         self._mark_ready = self._r.register_script(_MARK_READY)
         self._outbox_replace = self._r.register_script(_OUTBOX_REPLACE)
+        self._trim = self._r.register_script(_TRIM)
         self._cluster_ready = not isinstance(self._r, aioredis.RedisCluster)
         self._init_lock = asyncio.Lock()
 
@@ -178,12 +186,16 @@ class RedisStore:
     async def forget_dedupe(self, event_id: str) -> None:
         await self._do(self._r.delete(self.keys.dedupe(event_id)))
 
-    async def journal(self, user: str, raw_event: str) -> int:
-        """Append an event to the user's durable inbox and queue the user."""
+    async def journal(self, user: str, raw_event: str, event_id: str = "",
+                      seen_ttl_s: int = 86_400) -> int:
+        """Append an event to the user's durable inbox and mark the user ready."""
         k = self.keys
         pipe = self._r.pipeline(transaction=False)
         pipe.rpush(k.inbox(user), raw_event)
         pipe.sadd(k.active, user)
+        if event_id:  # so that a reset can delete the event's dedupe key too
+            pipe.sadd(k.seen(user), event_id)
+            pipe.expire(k.seen(user), seen_ttl_s)
         res = await self._do(pipe.execute())
         await self.mark_ready(user)
         return int(res[0])
@@ -326,17 +338,37 @@ class RedisStore:
         return bool(await self._do(self._outbox_replace(keys=keys, args=[raw, reply_id, instead])))
 
     # --- recall write queue ----------------------------------------------------------------------
-    async def recall_batch(self, user: str, n: int) -> list[str]:
-        return list(await self._do(self._r.lrange(self.keys.recall_queue(user), 0, n - 1)))
-
-    async def recall_trim(self, user: str, n: int) -> int:
-        """Drop the first n queued recall items; returns how many remain."""
-        key = self.keys.recall_queue(user)
+    async def recall_batch(self, user: str, n: int) -> tuple[str, list[str]]:
+        """(the user's generation, up to n queued recall items), read together."""
         pipe = self._r.pipeline(transaction=True)
-        pipe.ltrim(key, n, -1)
-        pipe.llen(key)
-        res = await self._do(pipe.execute())
-        return int(res[1])
+        pipe.get(self.keys.generation(user))
+        pipe.lrange(self.keys.recall_queue(user), 0, n - 1)
+        gen, raws = await self._do(pipe.execute())
+        return str(gen or "0"), list(raws)
+
+    async def generation(self, user: str) -> str:
+        return str(await self._do(self._r.get(self.keys.generation(user))) or "0")
+
+    async def recall_trim(self, user: str, n: int, gen: str = "0") -> int:
+        """Drop the first n queued recall items unless the user was reset since ``gen``
+        (then -1, nothing dropped: the queue is a new one); returns how many remain."""
+        keys = [self.keys.recall_queue(user), self.keys.generation(user)]
+        return int(await self._do(self._trim(keys=keys, args=[n, gen])))
+
+    async def tombstone(self, user: str, ids: Sequence[str], ttl_s: int = 86_400) -> None:
+        """Mark recall item ids as forgotten (before deleting them from the vector store)."""
+        if ids:
+            pipe = self._r.pipeline(transaction=True)
+            pipe.sadd(self.keys.forgotten(user), *ids)
+            pipe.expire(self.keys.forgotten(user), ttl_s)
+            await self._do(pipe.execute())
+
+    async def forgotten(self, user: str, ids: Sequence[str]) -> set[str]:
+        """Which of these ids were forgotten."""
+        if not ids:
+            return set()
+        flags = await self._do(self._r.smismember(self.keys.forgotten(user), list(ids)))
+        return {i for i, f in zip(ids, flags, strict=True) if f}
 
     async def recall_pending(self, user: str) -> int:
         return int(await self._do(self._r.llen(self.keys.recall_queue(user))))
@@ -367,11 +399,11 @@ class RedisStore:
     async def get_alias(self, user: str) -> str | None:
         return _opt_str(await self._do(self._r.get(self.keys.alias(user))))
 
-    async def set_alias(self, user: str, target: str | None) -> None:
+    async def set_alias(self, user: str, target: str | None, ttl_s: int | None = None) -> None:
         if target is None:
             await self._do(self._r.delete(self.keys.alias(user)))
         else:
-            await self._do(self._r.set(self.keys.alias(user), target))
+            await self._do(self._r.set(self.keys.alias(user), target, ex=ttl_s))
 
     async def aliases_of(self, target: str) -> list[str]:
         """Every identity linked to ``target`` (a scan of the alias keys: admin exports only)."""
@@ -382,14 +414,36 @@ class RedisStore:
                 out.append(str(key)[lead:])
         return sorted(out)
 
-    async def forget_user(self, user: str) -> None:
-        """Delete every hot key of a user (state, queues, lock excluded)."""
+    async def put_code(self, key: str, value: str, ttl_s: int) -> None:
+        """A short-lived one-time value (identity link codes)."""
+        await self._do(self._r.set(key, value, ex=ttl_s))
+
+    async def take(self, key: str) -> str | None:
+        """Read and delete a one-time value atomically."""
+        return _opt_str(await self._do(self._r.getdel(key)))
+
+    async def forget_user(self, user: str) -> dict[str, int]:
+        """Delete everything of a user in Redis but their lock (held by the caller) and
+        generation, which goes up first: a writer holding older data drops it. Returns
+        counts for the receipt."""
         k = self.keys
-        await self._do(self._r.delete(k.state(user), k.outbox(user), k.recall_queue(user),
-                                      k.heartbeat_meta(user), k.outbox_state(user),
-                                      k.attempts(user), k.memory_health(user), k.memory_growth(user)))
-        await self._do(self._r.srem(k.users, user))
-        await self._do(self._r.zrem(k.heartbeat_due, user))
+        await self._do(self._r.incr(k.generation(user)))
+        queued = await self.inbox_len(user)
+        seen = list(await self._do(self._r.smembers(k.seen(user))))
+        dedupes = sum([int(await self._do(self._r.delete(k.dedupe(e)))) for e in seen])
+        keep = {k.lock(user), k.generation(user)}
+        mine = [key async for key in self._r.scan_iter(match=k.user_pattern(user), count=500)
+                if key not in keep]
+        for start in range(0, len(mine), 500):
+            await self._do(self._r.delete(*mine[start:start + 500]))
+        pipe = self._r.pipeline(transaction=False)
+        for members in (k.users, k.active, k.recall_dirty, k.queued):
+            pipe.srem(members, user)
+        pipe.zrem(k.heartbeat_due, user)
+        pipe.lrem(k.ready, 0, user)
+        pipe.delete(k.alias(user), k.link_tries(user))  # links themselves: bot.memory.links
+        await self._do(pipe.execute())
+        return {"redis_keys": len(mine), "queued_events": queued, "dedupe_keys": dedupes}
 
     # --- sorted-set schedule (heartbeats) ----------------------------------------------------
     async def schedule(self, member: str, at: float) -> None:

@@ -31,7 +31,7 @@ async def _populate(h: Harness) -> str:
     await h.say("My beagle is called Pretzel.")
     user = h.key()
     await h.svc.admin.edit(user, lambda s: setattr(s, "summary", "Ana talked about climbing.") or "")
-    await h.svc.redis.set_alias("slack:T1:UANA", user)
+    await h.svc.links.restore("slack:T1:UANA", user)  # links are durable (bot.memory.links)
     await h.svc.writer.flush()
     return user
 

@@ -265,7 +265,8 @@ async def test_reflection_edit_is_visible_in_memory_show(hb: MakeHarness) -> Non
 
 @pytest.mark.parametrize("proactive", [False, True])
 async def test_heartbeat_message_delivered_only_when_proactive(hb: MakeHarness, proactive: bool) -> None:
-    """A heartbeat's send_message stays private by default and goes to the user's last place when allowed."""
+    """A heartbeat's send_message stays private by default and, when allowed, goes to the
+    person's DM, never to the public channel they last wrote in (What was seen 3)."""
     h = await hb(heartbeat_proactive=proactive)
     ev = await h.say("hi", where="channel")
     h.fake.push(tool_call("send_message", message="Thinking of you", request_heartbeat=False))
@@ -274,7 +275,7 @@ async def test_heartbeat_message_delivered_only_when_proactive(hb: MakeHarness, 
     if not proactive:
         assert sent == []
         return
-    assert [(r.text, r.reply_to, r.user) for r in sent] == [("Thinking of you", "chan", ev.user)]
+    assert [(r.text, r.reply_to, r.user) for r in sent] == [("Thinking of you", "", ev.user)]
 
 
 async def test_linked_identity_schedules_under_the_memory_key(hb: MakeHarness) -> None:
