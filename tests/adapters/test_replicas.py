@@ -60,11 +60,13 @@ async def test_every_message_answered_once_across_replicas(replicas: tuple[Any, 
     emu, slack, envs = replicas
     sessions = list(emu.gateway.sessions.values())
     assert sorted(s.shard for s in sessions) == [(0, 2), (1, 2)]
+    # one guild owned by each shard (emu.guilds[0] and [1] may share a shard)
+    guilds = [emu.guilds_of((shard, 2))[0] for shard in (0, 1)]
     said = []
     for i in range(12):
-        user = emu.add_user(f"user{i}", guild=emu.guilds[i % 2])
+        user = emu.add_user(f"user{i}", guild=guilds[i % 2])
         word = f"discord-msg-{i}"
-        where = emu.dm_with(user) if i % 3 == 0 else emu.guilds[i % 2].channels[0]
+        where = emu.dm_with(user) if i % 3 == 0 else guilds[i % 2].channels[0]
         await emu.user_message(where, user, word, mention_bot=i % 3 != 0)
         said.append(word)
         event = dm if i % 2 else mention
