@@ -201,6 +201,22 @@ async def test_turns_are_indexed_with_speaker_and_the_turn_before(alice: LongTer
     assert embed_text(live) == "Ann: hello there"
 
 
+
+def test_a_short_statement_after_a_long_answer_is_indexed_mostly_by_its_own_words() -> None:
+    """The turn before is context, capped at the turn's own length: "I prefer minimal
+    dependencies" after a 2,000-character answer with code keeps its meaning in the vector."""
+    answer = MemoryItem(id="a", user="u", text="Here is the script:\n```python\n" + "x = 1\n" * 300 + "```",
+                        ts=0, role="assistant", kind="assistant", meta={"name": "Assistant"})
+    said = MemoryItem(id="b", user="u", text="I prefer minimal dependencies.", ts=10, role="user",
+                      kind="user_message", meta={"name": "Maya"})
+    text = embed_text(said, answer)
+    own = "I prefer minimal dependencies."
+    assert text.startswith(f"Maya: {own}\n(after: ")
+    assert len(text.split("(after: ", 1)[1]) <= len(own) + 1
+    reply = MemoryItem(id="c", user="u", text="Sure, " + "a long careful answer " * 40, ts=20,
+                       role="assistant", kind="assistant", meta={"name": "Assistant"})
+    assert embed_text(reply, said).endswith(f"(after: {own})")  # a long turn keeps up to 200 chars
+
 # --- the date parser -------------------------------------------------------------------------
 @pytest.mark.parametrize(("query", "since", "until"), [
     ("what did I say on 2024-05-08", "2024-05-08", "2024-05-09"),
