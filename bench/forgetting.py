@@ -59,14 +59,34 @@ async def ask(svc: Service, user: str, conv: locomo.Conversation, dia: dict[floa
         if kinds is not None and q.kind not in kinds:
             continue
         items = await search.ranked(svc.memory, "archival", user, q.text, now=conv.now)
-        rows.append(([dia.get(i.ts, "") for i in items], q.evidence, q.kind))
+        rows.append(([dia.get(i.ts, "") for i in items], q.evidence, q.kind, q.topic))
     return rows
 
 
-def score(rows: list[tuple[list[str], set[str], str]], kind: str | None = None) -> tuple[float, float]:
+Row = tuple[list[str], set[str], str, str]  # ranked dia ids, evidence, question type, topic
+
+
+def score(rows: list[Row], kind: str | None = None) -> tuple[float, float]:
     rs = [r for r in rows if kind is None or r[2] == kind]
-    return (statistics.fmean(locomo.recall_at(r, e, 5) for r, e, _ in rs),
-            statistics.fmean(locomo.recall_at(r, e, 10) for r, e, _ in rs)) if rs else (0.0, 0.0)
+    return (statistics.fmean(locomo.recall_at(r, e, 5) for r, e, _, _ in rs),
+            statistics.fmean(locomo.recall_at(r, e, 10) for r, e, _, _ in rs)) if rs else (0.0, 0.0)
+
+
+def current_first(rows: list[Row]) -> list[bool]:
+    """Per question for a fact's current value (rows of one conversation): does the current
+    statement rank above the earlier one (the evidence of the same topic's "previous"
+    question)? What the curve and supersession are for, and what recall@k cannot show when
+    both statements are found."""
+    before = {topic: ev for _, ev, kind, topic in rows if kind == "update_previous" and topic}
+    out = []
+    for ranked, evidence, kind, topic in rows:
+        if kind != "update_current" or topic not in before:
+            continue
+        pos = {d: n for n, d in reversed(list(enumerate(ranked)))}
+        now_at = min((pos[d] for d in evidence if d in pos), default=len(ranked) + 1)
+        then_at = min((pos[d] for d in before[topic] if d in pos), default=len(ranked) + 2)
+        out.append(now_at < then_at)
+    return out
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -84,14 +104,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             out["locomo"] = {k: score(v) for k, v in rows.items()}
             upd = ("update_current", "update_previous")
             rows = {"off": [], "on": [], "on+topics": []}
+            first: dict[str, list[bool]] = {k: [] for k in rows}
             for c in load_set("chat", args.seed):
                 topics = {e: q.topic for q in c.questions if q.topic for e in q.evidence}
                 plain = await save(svc, f"bench:fu:{c.name}", c, users_only=True, topics={})
-                for name, curve in (("off", off), ("on", on)):
-                    rows[name] += await ask(svc, f"bench:fu:{c.name}", c, plain, curve, upd)
+                got = {name: await ask(svc, f"bench:fu:{c.name}", c, plain, curve, upd)
+                       for name, curve in (("off", off), ("on", on))}
                 tagged = await save(svc, f"bench:ft:{c.name}", c, users_only=True, topics=topics)
-                rows["on+topics"] += await ask(svc, f"bench:ft:{c.name}", c, tagged, on, upd)
-            out["updated"] = {k: {"all": score(v), **{u: score(v, u) for u in upd}} for k, v in rows.items()}
+                got["on+topics"] = await ask(svc, f"bench:ft:{c.name}", c, tagged, on, upd)
+                for name, r in got.items():
+                    rows[name] += r
+                    first[name] += current_first(r)
+            out["updated"] = {k: {"all": score(v), **{u: score(v, u) for u in upd},
+                                  "current_first": statistics.fmean(first[k]) if first[k] else 0.0,
+                                  "pairs": len(first[k])} for k, v in rows.items()}
         finally:
             await svc.redis.delete_prefix()
             await svc.close()
@@ -104,11 +130,18 @@ def report(fig: dict[str, Any]) -> None:
     print(f"  no adjustment      {lo['off'][0]:.3f} / {lo['off'][1]:.3f}")
     print(f"  forgetting curve   {lo['on'][0]:.3f} / {lo['on'][1]:.3f}   "
           f"({'no drop' if lo['on'][1] >= lo['off'][1] - 0.005 else 'DROPS'})")
-    print("updated facts (chat set update questions; r@5 / r@10: all | current | previous):")
+    print("updated facts (chat set update questions; r@5 / r@10: all | current | previous;"
+          " current first = the current value ranked above the earlier one):")
     for name, label in (("off", "no adjustment"), ("on", "forgetting curve"), ("on+topics", "curve + supersession")):
         r = fig["updated"][name]
         print(f"  {label:20s} {r['all'][0]:.3f} / {r['all'][1]:.3f} | {r['update_current'][0]:.3f} / "
-              f"{r['update_current'][1]:.3f} | {r['update_previous'][0]:.3f} / {r['update_previous'][1]:.3f}")
+              f"{r['update_current'][1]:.3f} | {r['update_previous'][0]:.3f} / {r['update_previous'][1]:.3f}"
+              f" | current first {r['current_first']:.3f} of {r['pairs']}")
+    base = fig["updated"]["off"]["current_first"]
+    for name in ("on", "on+topics"):
+        got = fig["updated"][name]["current_first"]
+        print(f"  {name}: current first {got:.3f} vs {base:.3f} without adjustment "
+              f"({'IMPROVES' if got > base else 'DOES NOT IMPROVE'})")
 
 
 def main() -> None:
