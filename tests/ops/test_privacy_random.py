@@ -213,7 +213,10 @@ async def run_world(svc: Any, fake: FakeOpenAI, outbox: RecordingOutbox, n_event
         waiters = [outbox.expect(e.event_id) for e in batch]
         for e in batch:
             assert await svc.submit(e) == "accepted"
-        await asyncio.wait_for(asyncio.gather(*(w.wait() for w in waiters)), 300)
+        done, _ = await asyncio.wait([asyncio.ensure_future(w.wait()) for w in waiters], timeout=300)
+        missing = [e.event_id for e, w in zip(batch, waiters, strict=True) if not w.is_set()]
+        assert not missing, (f"wave {wave}: {len(missing)} of {len(batch)} events not completed in 300 s: "
+                             f"{missing[:10]}; dead letters: {len(await svc.redis.dead_letters())}")
         await svc.writer.flush()
         request_wave += [wave] * (len(fake.requests) - len(request_wave))
         reply_wave += [wave] * (len(outbox.replies) - len(reply_wave))
