@@ -128,10 +128,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await cmd_run(settings, args.user)
     if args.command == "chat":
         return await cmd_chat(settings, args.user)
-    if args.command == "memory" and args.action == "reorganize":
-        return await _with_service(settings, lambda svc: cli_health.cmd_reorganize(svc, args))
     if args.command == "memory":
-        return await _with_service(settings, lambda svc: cmd_memory(svc, args), live_ok=True)
+        action = cli_health.cmd_reorganize if args.action == "reorganize" else cmd_memory
+        return await _with_service(settings, lambda svc: action(svc, args))
     if args.command == "knowledge":
         return await _with_service(settings, lambda svc: cmd_knowledge(svc, args))
     if args.command == "dead-letters":
@@ -162,12 +161,12 @@ def _service(settings: Settings, need_llm: bool = True) -> Any:
     return Service.build(settings, llm=llm)
 
 
-async def _with_service(settings: Settings, fn: Callable[[Any], Awaitable[int]],
-                        live_ok: bool = False) -> int:
-    """Run ``fn`` with the stores opened here, or (``live_ok``: memory commands) with the
-    admin socket of a running bot, which holds them."""
+async def _with_service(settings: Settings, fn: Callable[[Any], Awaitable[int]]) -> int:
+    """Run ``fn`` with the admin socket of a running bot, which holds the stores, or else
+    with the stores opened here: ``fn`` uses only ``admin``, ``knowledge_admin`` and
+    ``settings``, which both offer."""
     from adapters.cli_remote import running_bot
-    live = await running_bot(settings.admin_socket_path) if live_ok else None
+    live = await running_bot(settings.admin_socket_path, settings)
     if live is not None:
         return await fn(live)
     svc = _service(settings, need_llm=False)
@@ -190,6 +189,17 @@ async def _user(admin: Any, name: str, *, must_exist: bool = True) -> str:
     return str(user)
 
 
+async def _refuse_beside_live(settings: Settings, what: str) -> None:
+    """A bot already holding the embedded engine here: say so, instead of a lock error
+    (with QDRANT_URL several processes may share the store, so nothing is refused)."""
+    from adapters.cli_remote import running_bot
+    if settings.qdrant_url or await running_bot(settings.admin_socket_path) is None:
+        return
+    raise AdminError(f"a bot (`membot run` or `chat`) is already running here (its admin socket "
+                     f"{settings.admin_socket_path} answers) and holds the embedded vector store; "
+                     f"{what}, or stop it first (QDRANT_URL lets several processes share one store)")
+
+
 async def cmd_run(settings: Settings, user: str) -> int:
     settings.require_llm()
     from adapters.runner import run_service
@@ -198,6 +208,7 @@ async def cmd_run(settings: Settings, user: str) -> int:
 
 async def cmd_chat(settings: Settings, user: str) -> int:
     settings.require_llm()
+    await _refuse_beside_live(settings, "chat in that bot's terminal (or on Discord/Slack)")
     from adapters.runner import serve_admin_socket
     from adapters.terminal import run_chat
     svc = _service(settings)

@@ -23,11 +23,9 @@ def register(sub: Any) -> None:
 
 
 async def cmd_dead_letters(svc: Any, args: argparse.Namespace) -> int:
-    from bot.ops.deadletters import DeadLetters
-
-    letters = DeadLetters(svc.redis)
+    admin = svc.admin  # bot.ops.admin: bot.ops.deadletters does the work
     if args.action == "list":
-        entries = await letters.listing()
+        entries = await admin.dead_letters()
         for e in entries:
             if args.json:
                 print(json.dumps(e, ensure_ascii=False))
@@ -39,7 +37,7 @@ async def cmd_dead_letters(svc: Any, args: argparse.Namespace) -> int:
             print("no dead letters")
         return 0
     if args.action == "retry":
-        print(f"queued {await letters.retry(args.ids, args.all)} again")
+        print(f"queued {await admin.retry_dead_letters(args.ids, args.all)} again")
     else:
-        print(f"dropped {await letters.drop(args.ids, args.all)}")
+        print(f"dropped {await admin.drop_dead_letters(args.ids, args.all)}")
     return 0

@@ -32,7 +32,7 @@ async def cmd_reorganize(svc: Any, args: argparse.Namespace) -> int:
     threshold = svc.settings.archival_merge_threshold if args.threshold is None else args.threshold
     if not 0 < threshold <= 1:
         raise AdminError("--threshold must be in (0, 1]")
-    users = await svc.redis.known_users() if args.all else [args.user]
+    users = await svc.admin.known_users() if args.all else [args.user]
     for user in users:
         report = await svc.admin.reorganize(user, threshold, dry_run=args.dry_run)
         print(json.dumps(report, ensure_ascii=False), flush=True)

@@ -4,17 +4,12 @@ workspaces and the whole deployment, from the command line (bot.knowledge does t
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import time
 from typing import Any
 
 from bot.errors import KnowledgeError
-from bot.knowledge import ingest
-from bot.knowledge.base import Outcome
-from bot.knowledge.render import citation
-from bot.messages import stamp
 
 SCOPE_HELP = "global (the whole deployment), discord:GUILD_ID or slack:TEAM_ID"
 
@@ -49,55 +44,51 @@ def register(sub: Any) -> None:
 
 
 async def cmd_knowledge(svc: Any, args: argparse.Namespace) -> int:
-    kb = svc.knowledge
+    kb = svc.knowledge_admin  # bot.knowledge.admin, here or in the running bot
     if args.action in ("add", "sync"):
-        return await _ingest(svc, args)
+        return await _ingest(kb, args)
     if args.action == "list":
-        return await _list(svc, args)
+        return await _list(kb, svc.settings, args)
     if args.action == "show":
-        rec, history = await kb.show(args.scope, args.source)
-        print(json.dumps({"document": rec.__dict__ | {"updated": stamp(rec.updated)},
-                          "history": [e | {"ts": stamp(float(e["ts"]))} for e in history]},
-                         indent=2, ensure_ascii=False, default=str))
+        print(json.dumps(await kb.show(args.scope, args.source), indent=2, ensure_ascii=False,
+                         default=str))
         return 0
     if args.action == "remove":
         for source in args.sources:
             out = await kb.remove(args.scope, source, actor=args.by)
-            print(f"removed {out.source} (v{out.version}, {out.chunks} chunks) from {args.scope}")
+            print(f"removed {out['source']} (v{out['version']}, {out['chunks']} chunks) from {args.scope}")
         return 0
-    hits = await kb.search([args.scope, "global"], args.query, limit=args.limit)
+    hits = await kb.search(args.scope, args.query, limit=args.limit)
     for h in hits:
-        print(f"{h.score:.3f}  {citation(h)}\n       {' '.join(h.text.split())[:200]}")
+        print(f"{h['score']:.3f}  {h['citation']}\n       {' '.join(h['text'].split())[:200]}")
     if not hits:
         print("no match")
     return 0
 
 
-async def _ingest(svc: Any, args: argparse.Namespace) -> int:
+async def _ingest(kb: Any, args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
-    kb, failed = svc.knowledge, []
-    refs = await asyncio.to_thread(ingest.collect, args.paths) if args.action == "add" else None
+    failed: list[dict[str, Any]] = []
     with Progress(transient=True) as bar:
-        task = bar.add_task(f"{args.action} {args.scope}", total=len(refs) if refs else None)
+        task = bar.add_task(f"{args.action} {args.scope}", total=None)
 
-        def report(o: Outcome) -> None:
-            if o.status == "failed":
+        def report(o: dict[str, Any]) -> None:
+            if o["status"] == "failed":
                 failed.append(o)
-                print(f"error: {o.error}", file=sys.stderr)  # rich shows it above the bar
+                print(f"error: {o['error']}", file=sys.stderr)  # rich shows it above the bar
 
         def advance(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        if refs is not None:
-            outcomes = await ingest.add_files(kb, args.scope, refs, actor=args.by,
-                                              report=report, advance=advance)
+        if args.action == "add":
+            outcomes = await kb.add(args.scope, args.paths, actor=args.by, report=report, advance=advance)
         else:
-            outcomes = await ingest.sync(kb, args.scope, args.directory, actor=args.by,
-                                         report=report, advance=advance)
-    counts = {s: sum(1 for o in outcomes if o.status == s)
+            outcomes = await kb.sync(args.scope, args.directory, actor=args.by,
+                                     report=report, advance=advance)
+    counts = {s: sum(1 for o in outcomes if o["status"] == s)
               for s in ("added", "updated", "unchanged", "removed", "failed")}
-    chunks = sum(o.chunks for o in outcomes if o.status in ("added", "updated"))
+    chunks = sum(o["chunks"] for o in outcomes if o["status"] in ("added", "updated"))
     print(f"{args.scope}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
           + f" ({chunks} chunks written)" if outcomes else f"{args.scope}: no files found")
     if failed and args.action == "sync":
@@ -105,20 +96,8 @@ async def _ingest(svc: Any, args: argparse.Namespace) -> int:
     return 1 if failed or not outcomes else 0
 
 
-async def _list(svc: Any, args: argparse.Namespace) -> int:
-    kb, settings = svc.knowledge, svc.settings
-    since = _since(args.since, settings.knowledge_drift_days)
-    scopes = [args.scope] if args.scope else await kb.scopes()
-    rows = []
-    for scope in scopes:
-        catalog = await kb.catalog(scope)
-        docs = sorted(catalog.docs.values(), key=lambda r: r.source)
-        rows.append({"scope": scope, "documents": len(docs),
-                     "chunks": sum(r.chunks for r in docs), "drift": round(catalog.drift(since), 4),
-                     "drift_since": stamp(since)[:10],
-                     "docs": [{"source": r.source, "title": r.title, "version": r.version,
-                               "chunks": r.chunks, "updated": stamp(r.updated), "by": r.by}
-                              for r in docs]})
+async def _list(kb: Any, settings: Any, args: argparse.Namespace) -> int:
+    rows = await kb.listing(args.scope, _since(args.since, settings.knowledge_drift_days))
     if args.json:
         print(json.dumps(rows if not args.scope else rows[0], indent=2, ensure_ascii=False))
         return 0

@@ -74,7 +74,7 @@ async def serve_admin_socket(svc: Service) -> ControlServer | None:
     path = svc.settings.admin_socket_path
     if path is None:
         return None
-    control = ControlServer(path, svc.admin)
+    control = ControlServer(path, svc.admin, svc.knowledge_admin)
     return control if await control.start() else None
 
 

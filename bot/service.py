@@ -1,7 +1,7 @@
 """Wiring: builds every core component from Settings and runs them under one owner.
 
 Adapters receive a ``Service`` and use ``submit`` (events in), ``router`` (register their
-outbox) and ``admin`` (memory operations). Tests pass their own seams (LLM, embedder,
+outbox) and ``admin`` (memory operations); the CLI also ``knowledge_admin``. Tests pass their own seams (LLM, embedder,
 vector store) to ``Service.build``.
 """
 
@@ -23,6 +23,7 @@ from bot.agent.tokens import TokenCounter
 from bot.config import NO_LLM, Settings
 from bot.errors import ConfigError, StoreError
 from bot.events import Event, Reply, UserRef
+from bot.knowledge.admin import KnowledgeAdmin
 from bot.knowledge.base import KnowledgeBase
 from bot.memory import health
 from bot.memory.forgetting import Curve
@@ -91,6 +92,7 @@ class Service:
         self.admission = Admission(settings, store)
         self.inbox.admission = self.admission
         self.admin = Admin(self)
+        self.knowledge_admin = KnowledgeAdmin(self.knowledge)
         self.health = health.HealthLog(redis)
         self._sized: set[tuple[str, int]] = set()  # (user, day) whose size was noted
         self.access = Access(self.admin, self.audit_log, self.notify_person)

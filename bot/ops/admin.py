@@ -26,6 +26,7 @@ from bot.memory.reorganize import reorganize
 from bot.memory.states import SNAPSHOT
 from bot.messages import event_message_id, stamp
 from bot.ops import forget, transfer
+from bot.ops.deadletters import DeadLetters
 from bot.protocols import Collection, MemoryItem
 
 if TYPE_CHECKING:
@@ -172,6 +173,10 @@ class Admin:
         return transfer.as_lines(await self.export_records(user, actor))
 
     # --- users ------------------------------------------------------------------------------------
+    async def known_users(self) -> list[str]:
+        """Every user key with memory in this deployment (``membot memory reorganize --all``)."""
+        return list(await self.svc.redis.known_users())
+
     async def find_user(self, name: str) -> str:
         """A full key as given; a short name (``alice``) when exactly one known user key
         ends with it. Otherwise AdminError listing the candidates (or some known keys)."""
@@ -386,6 +391,19 @@ class Admin:
     async def resolve(self, identity: str) -> str:
         """The memory key an identity uses (its link target, or itself)."""
         return await self.svc.links.resolve(identity)
+
+    # --- dead letters (bot.ops.deadletters) ------------------------------------------------------
+    async def dead_letters(self) -> list[dict[str, Any]]:
+        """What membot gave up on, oldest first, without the raw payloads."""
+        return await DeadLetters(self.svc.redis).listing()
+
+    async def retry_dead_letters(self, ids: list[str], everything: bool = False) -> int:
+        """Queue the chosen dead letters again; how many."""
+        return await DeadLetters(self.svc.redis).retry(ids, everything)
+
+    async def drop_dead_letters(self, ids: list[str], everything: bool = False) -> int:
+        """Delete the chosen dead letters; how many."""
+        return await DeadLetters(self.svc.redis).drop(ids, everything)
 
     async def status(self) -> dict[str, Any]:
         """Service overview for admins: users, queue, running flag, readiness checks."""
