@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REDIS_URL, model_env, new_prefix, wait_until_ready
+from tests.conftest import REDIS_URL, model_env, new_prefix
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -251,48 +251,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@pytest.mark.slow
-async def test_memory_commands_work_on_a_live_bot(cli_env: dict[str, str], tmp_path: Path,
-                                                 fake_llm: object) -> None:
-    """While `membot run` holds the embedded engine, memory import/show/search/export/reset
-    reach it through its admin socket; without the socket they cannot open the engine."""
-    import asyncio
-    import signal
-
-    port = _free_port()
-    env = {**os.environ, **cli_env, "LLM_BASE_URL": fake_llm.base_url, "LLM_API_KEY": "test",  # type: ignore[attr-defined]
-           "OPS_PORT": str(port), "HEARTBEAT_ENABLED": "false"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "adapters.cli", "--env-file", "/nonexistent", "run",
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env=env, cwd=REPO)
-    try:
-        assert await wait_until_ready(port, 60), "membot run did not become ready"
-        out = await asyncio.to_thread(_import, cli_env, tmp_path, "terminal:local:live", [
-            {"role": "user", "content": "I keep bees on my roof.", "timestamp": "2024-05-02T10:00:00Z"}])
-        assert "1 new" in out
-        show = await asyncio.to_thread(membot, ["memory", "show", "--user", "live"], cli_env)
-        assert show.returncode == 0, show.stderr
-        assert json.loads(show.stdout)["recall_messages"] == 1
-        found = await asyncio.to_thread(membot, ["memory", "search", "--user", "live", "bees"], cli_env)
-        assert "I keep bees on my roof." in found.stdout, found.stderr
-        exported = await asyncio.to_thread(membot, ["memory", "export", "--user", "live"], cli_env)
-        assert json.loads(exported.stdout.splitlines()[0])["type"] == "header"
-        direct = await asyncio.to_thread(membot, ["memory", "show", "--user", "terminal:local:live"],
-                                         {**cli_env, "ADMIN_SOCKET": "off"})
-        assert direct.returncode == 1 and "another process" in direct.stderr
-        reset = await asyncio.to_thread(membot, ["memory", "reset", "--user", "live", "--yes"], cli_env)
-        assert reset.returncode == 0 and "deleted" in reset.stdout, reset.stderr
-        proc.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(proc.communicate(), 60)
-        assert proc.returncode == 0, err.decode()[-2000:]
-        assert not await asyncio.to_thread(Path(cli_env["ADMIN_SOCKET"]).exists)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
 
 def test_reorganize_and_stats(cli_env: dict[str, str], tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from bot.runtime.delivery import dead_letter
 from bot.stores.redis_store import RedisStore
 from tests.conftest import REDIS_URL, wait_until_ready
 from tests.test_cli import REPO, _free_port, cli_env, membot  # noqa: F401  (cli_env is a fixture)
+from tests.test_cli import _import as import_file
 
 pytestmark = pytest.mark.slow
 
@@ -39,6 +40,7 @@ async def live(cli_env: dict[str, str], fake_llm: Any) -> AsyncIterator[dict[str
         proc.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(proc.communicate(), 60)
         assert proc.returncode == 0, err.decode()[-2000:]
+        assert not await asyncio.to_thread(Path(cli_env["ADMIN_SOCKET"]).exists)  # removed on exit
     finally:
         if proc.returncode is None:
             proc.kill()
@@ -143,3 +145,23 @@ async def test_chat_beside_a_live_bot_says_what_to_do(live: dict[str, str]) -> N
     assert res.returncode == 1
     assert res.stderr.count("\n") == 1 and "membot run" in res.stderr and "admin socket" in res.stderr
     assert "Traceback" not in res.stderr and "another process" not in res.stderr
+
+
+async def test_memory_commands_work_on_a_live_bot(live: dict[str, str], tmp_path: Path) -> None:
+    """While `membot run` holds the embedded engine, memory import/show/search/export/reset
+    reach it through its admin socket; without the socket they cannot open the engine."""
+    out = await asyncio.to_thread(import_file, live, tmp_path, "terminal:local:live", [
+        {"role": "user", "content": "I keep bees on my roof.", "timestamp": "2024-05-02T10:00:00Z"}])
+    assert "1 new" in out
+    show = await asyncio.to_thread(membot, ["memory", "show", "--user", "live"], live)
+    assert show.returncode == 0, show.stderr
+    assert json.loads(show.stdout)["recall_messages"] == 1
+    found = await asyncio.to_thread(membot, ["memory", "search", "--user", "live", "bees"], live)
+    assert "I keep bees on my roof." in found.stdout, found.stderr
+    exported = await asyncio.to_thread(membot, ["memory", "export", "--user", "live"], live)
+    assert json.loads(exported.stdout.splitlines()[0])["type"] == "header"
+    direct = await asyncio.to_thread(membot, ["memory", "show", "--user", "terminal:local:live"],
+                                     {**live, "ADMIN_SOCKET": "off"})
+    assert direct.returncode == 1 and "another process" in direct.stderr
+    reset = await asyncio.to_thread(membot, ["memory", "reset", "--user", "live", "--yes"], live)
+    assert reset.returncode == 0 and "deleted" in reset.stdout, reset.stderr
