@@ -83,11 +83,37 @@ class LlamaServer:
                                    f"(log: {self.log_path or 'not kept'})")
             try:
                 with urllib.request.urlopen(f"{self.base_url}/models", timeout=2):
-                    return self
+                    break
             except (urllib.error.URLError, OSError):
                 time.sleep(0.25)
-        self.stop()
-        raise RuntimeError(f"llama_cpp.server not ready within {self.ready_timeout_s:g}s")
+        else:
+            self.stop()
+            raise RuntimeError(f"llama_cpp.server not ready within {self.ready_timeout_s:g}s")
+        self._probe()
+        return self
+
+    def _probe(self) -> None:
+        """Generate one token: a build that lists models but dies computing (seen: a native
+        build using AMX in a VM that forbids it, a general protection fault) fails here, with
+        what to do, instead of as 'HTTP 0' in every test."""
+        body = b'{"model": "smollm2", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}'
+        req = urllib.request.Request(f"{self.base_url}/chat/completions", data=body,
+                                     headers={"content-type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=60):
+                return
+        except (urllib.error.URLError, OSError) as exc:
+            time.sleep(0.5)
+            died = self.proc is not None and self.proc.poll() is not None
+            code = self.proc.returncode if self.proc is not None else None
+            self.stop()
+            if died:
+                raise RuntimeError(
+                    f"llama_cpp.server died generating its first token (exit {code}); its llama.cpp "
+                    "build may use CPU instructions this machine forbids. Rebuild portably: "
+                    'CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" pip install '
+                    '--force-reinstall --no-cache-dir --no-deps "llama-cpp-python[server]==0.3.36"') from None
+            raise RuntimeError(f"llama_cpp.server did not answer a one-token request: {exc}") from None
 
     def kill(self) -> None:
         """Kill the server at once (SIGKILL), as a crash would."""
