@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -169,6 +170,8 @@ async def _with_service(settings: Settings, fn: Callable[[Any], Awaitable[int]])
     live = await running_bot(settings.admin_socket_path, settings)
     if live is not None:
         return await fn(live)
+    if settings.embedding_threads == 0:  # nothing else runs here: imports may use every core
+        settings = settings.model_copy(update={"embedding_threads": os.cpu_count() or 1})
     svc = _service(settings, need_llm=False)
     await svc.open(load_embedder=False)
     try:

@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     embedding_api_key: SecretStr | None = Field(default=None, description="Key for the embeddings endpoint. Defaults to the LLM key.")
     embedding_batch_size: int = Field(default=64, ge=1, le=2048, description="Most texts per embedding batch.")
     embedding_batch_tokens: int = Field(default=2048, ge=512, le=262144, description="Local embedding batches: most padded tokens per batch (texts x longest); bounds memory on long texts.")
-    embedding_threads: int = Field(default=0, ge=0, le=64, description="CPU threads for bulk embedding (0 = all cores but one).")
+    embedding_threads: int = Field(default=0, ge=0, le=64, description="CPU threads for bulk embedding (0 = all cores but one in the bot, all cores in CLI commands that open the stores themselves, e.g. an import while no bot runs).")
     embedding_cache_dir: str = Field(default="./data/models", description="Where fastembed caches downloaded models.")
 
     # --- Offline assets (bot.assets) ---------------------------------------------------------

@@ -271,3 +271,24 @@ def test_reorganize_and_stats(cli_env: dict[str, str], tmp_path: Path) -> None:
     assert {"users", "hit_rate", "items"} <= set(json.loads(stats.stdout))
     show = json.loads(membot(["memory", "show", "--user", user], cli_env).stdout)
     assert show["memory_health"]["searches"] == 0 and show["memory_health"]["hit_rate"] is None
+
+
+async def test_commands_without_a_running_bot_embed_on_every_core(tmp_path: Path) -> None:
+    """EMBEDDING_THREADS=0 means all cores but one in the bot (replies need the other); a CLI
+    command that opens the stores itself (an import with no bot running) uses them all."""
+    import os
+
+    from adapters.cli import _with_service
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, "http://127.0.0.1:9/v1", admin_socket="off", embedding_threads=0)
+    seen: list[int] = []
+
+    async def probe(svc: object) -> int:
+        seen.append(svc.embedder._threads)  # type: ignore[attr-defined]
+        return 0
+
+    assert await _with_service(settings, probe) == 0
+    assert seen == [os.cpu_count() or 1] and settings.embedding_threads == 0  # the caller's untouched
+    from bot.memory.embeddings import FastEmbedEmbedder
+    assert FastEmbedEmbedder(threads=None)._threads == max(1, (os.cpu_count() or 2) - 1)

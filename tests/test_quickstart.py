@@ -196,3 +196,34 @@ def _scripts_test(clone: Path, env: dict[str, str]) -> tuple[subprocess.Complete
                               capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
     return run("-m", "not slow", "tests/test_layout.py", "tests/test_quickstart.py"), \
         run("-k", "no_test_has_this_name")
+
+
+def _commented(lines: list[str], n: int) -> bool:
+    """A comment line in the block (up to a blank line) that ``lines[n]`` ends."""
+    while n > 0 and lines[n - 1].strip():
+        n -= 1
+        if lines[n].startswith("# "):
+            return True
+    return False
+
+
+def test_env_example_documents_every_setting() -> None:
+    """Every Settings field (or one of its aliases) has a NAME= line in .env.example under a
+    comment; no line there names a setting that does not exist."""
+    from pydantic import AliasChoices
+
+    from bot.config import Settings
+
+    text = (REPO / ".env.example").read_text()
+    lines = text.splitlines()
+    named = {m.group(1): n for n, line in enumerate(lines)
+             if (m := re.match(r"^#?\s*([A-Z][A-Z0-9_]+)=", line))}
+    known: set[str] = set()
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        choices = {name.upper()} | ({str(a).upper() for a in alias.choices} if isinstance(alias, AliasChoices) else set())
+        known |= choices
+        found = [named[c] for c in choices if c in named]
+        assert found, f"{name.upper()} is not in .env.example"
+        assert any(_commented(lines, n) for n in found), f"{name.upper()} has no comment above it"
+    assert set(named) <= known, f"unknown settings in .env.example: {sorted(set(named) - known)}"
