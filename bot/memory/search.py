@@ -109,15 +109,11 @@ def _only_time(rest: str) -> bool:
 async def conversation(memory: LongTermMemory, user: str, query: str, page: object, size: int,
                        now: float | None = None, max_chars: int = 2_500,
                        vis: Sequence[str] | None = None) -> str:
-    p = _page(page)
-    if not query.strip():
-        raise ToolError("query is empty")
-    now = time.time() if now is None else now
-    when, rest = timeparse.find(query, now)
+    p, now = _page(page), time.time() if now is None else now
+    when, rest = timeparse.find(_query(query), now)
     if when is not None and _only_time(rest):
         return await _list(memory, user, when, p, size, max_chars, vis)
-    found = await ranked(memory, "recall", user, query, now=now, vis=vis)
-    hits = found[p * size:(p + 1) * size]
+    found, hits = await _ranked_page(memory, "recall", user, query, p, size, now, vis)
     if not hits:
         return "No past messages found" + (" on this page." if p else ".")
     blocks = _merge(hits, await asyncio.gather(*(_window(memory, user, h, vis) for h in hits)))
@@ -130,12 +126,8 @@ async def conversation(memory: LongTermMemory, user: str, query: str, page: obje
 async def archival(memory: LongTermMemory, user: str, query: str, page: object, size: int,
                    now: float | None = None, max_chars: int = 2_500,
                    vis: Sequence[str] | None = None) -> str:
-    p = _page(page)
-    if not query.strip():
-        raise ToolError("query is empty")
-    now = time.time() if now is None else now
-    found = await ranked(memory, "archival", user, query, now=now, vis=vis)
-    hits = found[p * size:(p + 1) * size]
+    p, now = _page(page), time.time() if now is None else now
+    found, hits = await _ranked_page(memory, "archival", user, _query(query), p, size, now, vis)
     if not hits:
         return "No archival notes found" + (" on this page." if p else ".")
     await memory.touch(user, hits, now)
@@ -160,6 +152,19 @@ def parse_day(text: str, field: str) -> TimeRange:
     if found is None:
         raise ToolError(f"{field} must be a date like 2024-05-31")
     return found
+
+
+def _query(query: str) -> str:
+    if not query.strip():
+        raise ToolError("query is empty")
+    return query
+
+
+async def _ranked_page(memory: LongTermMemory, collection: Collection, user: str, query: str, p: int,
+                       size: int, now: float, vis: Sequence[str] | None) -> tuple[list[MemoryItem], list[MemoryItem]]:
+    """The whole ranking and page ``p`` of it."""
+    found = await ranked(memory, collection, user, query, now=now, vis=vis)
+    return found, found[p * size:(p + 1) * size]
 
 
 def _page(page: object) -> int:
