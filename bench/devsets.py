@@ -12,7 +12,7 @@ evidence recall@5/@10. Baselines over the same turns: Okapi BM25, dense cosine (
 model) and their RRF (k=60), on raw turn texts and on "Speaker: text"; "best baseline" is
 the best of those six per set and k. Per question type: membot vs the best baseline.
 
-Run: python -m bench.devsets [--set locomo|chat|both] [--seed 7]
+Run: python -m bench.devsets [--set locomo|chat|both] [--seed 7] [--quantize int8]
 """
 
 from __future__ import annotations
@@ -138,6 +138,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--model", type=Path, default=MODEL)
     ap.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    ap.add_argument("--quantize", choices=["none", "int8"], default="none",
+                    help="EMBEDDING_QUANTIZE for membot's side (the baselines use the same embedder)")
     args = ap.parse_args()
     figs = asyncio.run(run(args))
     for fig in figs:

@@ -55,7 +55,9 @@ def pct(xs: list[float], p: float) -> float:
 async def build(args: argparse.Namespace, path: Path) -> Service:
     settings = Settings(_env_file=None, redis_url=args.redis, redis_prefix=f"bench{uuid.uuid4().hex[:8]}",  # type: ignore[call-arg]
                         qdrant_path=str(path), embedding_model_path=str(args.model),
-                        embedding_threads=2, heartbeat_enabled=False, tiktoken_cache_dir=str(TIKTOKEN))
+                        embedding_threads=2, heartbeat_enabled=False, tiktoken_cache_dir=str(TIKTOKEN),
+                        embedding_quantize=getattr(args, "quantize", "none"),
+                        embedding_cache_dir=str(path.parent / "models"))
     store = EdgeVectorStore(path, optimize_every=0)  # optimized once, after loading
     svc = Service.build(settings, llm=DisabledLLM(), store=store)
     await svc.open()

@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     embedding_batch_tokens: int = Field(default=2048, ge=512, le=262144, description="Local embedding batches: most padded tokens per batch (texts x longest); bounds memory on long texts.")
     embedding_threads: int = Field(default=0, ge=0, le=64, description="CPU threads for bulk embedding (0 = all cores but one in the bot, all cores in CLI commands that open the stores themselves, e.g. an import while no bot runs).")
     embedding_cache_dir: str = Field(default="./data/models", description="Where fastembed caches downloaded models.")
+    embedding_quantize: Literal["none", "int8"] = Field(default="none", description="int8: quantize the local model's weights once, into EMBEDDING_CACHE_DIR (needs the onnx package: pip install 'membot[quantize]'); about 2x faster on CPU, recall slightly lower (see README). Choose before the first import: stored vectors are not re-embedded.")
 
     # --- Offline assets (bot.assets) ---------------------------------------------------------
     assets_dirs: str = Field(default=DEFAULT_ASSETS_DIRS, description="Directories searched (':'-separated, relative to the checkout) for models/all-MiniLM-L6-v2-onnx and tiktoken_cache when EMBEDDING_MODEL_PATH / TIKTOKEN_CACHE_DIR are not set.")

@@ -15,6 +15,7 @@ OWNERS = {
     "qdrant_edge": {"bot.stores.qdrant_edge", "bot.stores.sparse"},
     "openai": {"bot.agent.llm", "bot.memory.embeddings"},
     "fastembed": {"bot.memory.embeddings"},
+    "onnxruntime": {"bot.memory.embeddings"},
     "tiktoken": {"bot.agent.tokens"},
     "apscheduler": {"bot.runtime.heartbeat"},
     "pypdf": {"bot.knowledge.pdf"},

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import os
+import shutil
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -114,8 +116,10 @@ class FastEmbedEmbedder:
         batch_tokens: int = BATCH_TOKENS,
         threads: int | None = None,
         query_cache_size: int = QUERY_CACHE_SIZE,
+        quantize: str = "none",
     ) -> None:
         self.model = model
+        self.quantize = quantize
         self.batch_tokens = batch_tokens
         self.model_path = Path(model_path).expanduser() if model_path else None
         self.cache_dir = str(cache_dir) if cache_dir else None
@@ -216,7 +220,10 @@ class FastEmbedEmbedder:
         if self.model_path is not None:
             self._check_model_dir()
             self._register_custom_model()
-            kwargs["specific_model_path"] = str(self.model_path)
+            kwargs["specific_model_path"] = str(self._quantized() if self.quantize == "int8" else self.model_path)
+        elif self.quantize == "int8":
+            raise EmbeddingError("EMBEDDING_QUANTIZE=int8 needs a local model directory: set "
+                                 "EMBEDDING_MODEL_PATH, or run `membot setup-assets` first")
         else:
             cached = _quietly(lambda: TextEmbedding(self.model, local_files_only=True, **kwargs))
             if cached is not None:
@@ -252,6 +259,43 @@ class FastEmbedEmbedder:
                 "entry), or set EMBEDDING_MODEL_PATH to a local ONNX model directory (model.onnx, "
                 "tokenizer.json, config.json), or EMBEDDING_PROVIDER=openai; "
                 "`membot setup-assets` fetches it where there is a network.")
+
+    def _quantized(self) -> Path:
+        """The model directory with int8 weights (``quantize_dynamic``), made once per source
+        model file under ``cache_dir/int8`` and reused; tokenizer and config are copied."""
+        assert self.model_path is not None
+        rel = self._model_file() or "model.onnx"
+        src = self.model_path / rel
+        stat = src.stat()
+        tag = hashlib.sha1(f"{src.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+        dst = Path(self.cache_dir or "./data/models") / "int8" / f"{self.model_path.name}-{tag}"
+        if (dst / rel).is_file():
+            return dst
+        try:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+        except ImportError as exc:
+            raise EmbeddingError("EMBEDDING_QUANTIZE=int8 needs the onnx package: "
+                                 f"pip install 'membot[quantize]' ({exc})") from None
+        log.warning("quantizing embedding model %s to int8 into %s (once)", self.model_path, dst)
+        tmp = dst.with_name(f"{dst.name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            shutil.copytree(self.model_path, tmp, ignore=lambda d, names: [
+                n for n in names if n.endswith(".onnx") or n.endswith(".onnx_data")])
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            quantize_dynamic(str(src), str(tmp / rel), weight_type=QuantType.QInt8)
+            try:
+                tmp.rename(dst)
+            except OSError:  # made meanwhile by another process: use theirs
+                if not (dst / rel).is_file():
+                    raise
+        except EmbeddingError:
+            raise
+        except Exception as exc:
+            raise EmbeddingError(f"could not quantize {src} to int8 in {dst}: {exc}") from exc
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return dst
 
     # --- model description -------------------------------------------------------------------
     def _declared_dim(self) -> int:
@@ -430,4 +474,5 @@ def build_embedder(settings: Settings) -> Embedder:
     return FastEmbedEmbedder(
         settings.embedding_model, model_path=settings.embedding_model_path,
         cache_dir=settings.embedding_cache_dir, batch_size=settings.embedding_batch_size,
-        batch_tokens=settings.embedding_batch_tokens, threads=settings.embedding_threads or None)
+        batch_tokens=settings.embedding_batch_tokens, threads=settings.embedding_threads or None,
+        quantize=settings.embedding_quantize)

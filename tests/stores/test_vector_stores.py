@@ -120,6 +120,42 @@ async def test_fastembed_bad_model_path_raises_embedding_error(tmp_path: Path) -
         await e.load()
 
 
+async def test_int8_embeddings_agree_with_the_model_and_are_made_once(
+        tmp_path: Path, embedder: FastEmbedEmbedder) -> None:
+    """EMBEDDING_QUANTIZE=int8 quantizes the local model once into the cache dir (reused by
+    the next instance) and gives unit vectors close to the full model's, same ordering."""
+    if MODEL_DIR is None:
+        pytest.skip("needs a local model directory (MEMBOT_TEST_MODEL_DIR or ../shared)")
+    texts = ["I adopted a puppy", "My new dog is so cute", "The quarterly tax deadline is in April"]
+    q = FastEmbedEmbedder(model_path=MODEL_DIR, cache_dir=tmp_path, quantize="int8")
+    v = np.array(await q.embed(texts))
+    full = np.array(await embedder.embed(texts))
+    assert v.shape == (3, 384) and np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-4)
+    assert all(float(a @ b) > 0.95 for a, b in zip(v, full, strict=True))
+    assert v[0] @ v[1] > 0.4 > v[0] @ v[2]
+    [made] = list((tmp_path / "int8").iterdir())
+    onnx = made / "model.onnx"
+    assert onnx.stat().st_size < (MODEL_DIR / "model.onnx").stat().st_size / 2  # int8 weights
+    before = onnx.stat().st_mtime_ns
+    again = FastEmbedEmbedder(model_path=MODEL_DIR, cache_dir=tmp_path, quantize="int8")
+    assert np.allclose(await again.embed(texts), v, atol=1e-5)  # (activations are quantized per batch)
+    assert onnx.stat().st_mtime_ns == before and len(list((tmp_path / "int8").iterdir())) == 1
+
+
+async def test_int8_without_a_local_model_or_onnx_is_a_clear_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No local model directory, or no onnx package: an EmbeddingError saying what to do."""
+    with pytest.raises(EmbeddingError, match="EMBEDDING_MODEL_PATH"):
+        await FastEmbedEmbedder(cache_dir=tmp_path, quantize="int8").load()
+    if MODEL_DIR is None:
+        return
+    import sys
+    monkeypatch.setitem(sys.modules, "onnxruntime.quantization", None)
+    with pytest.raises(EmbeddingError, match=r"membot\[quantize\]"):
+        await FastEmbedEmbedder(model_path=MODEL_DIR, cache_dir=tmp_path, quantize="int8").load()
+    assert not (tmp_path / "int8").exists() or not any((tmp_path / "int8").iterdir())
+
+
 async def test_fastembed_loads_unknown_model_name_from_path() -> None:
     """An unregistered model name with a local dir is registered (mean pooling + normalize)."""
     if MODEL_DIR is None:
