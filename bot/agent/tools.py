@@ -18,10 +18,10 @@ from bot.agent.toolcontext import ToolContext
 from bot.errors import KnowledgeError, ToolError
 from bot.knowledge import render as knowledge_render
 from bot.knowledge.scopes import scopes_of
-from bot.memory import hygiene, search, visibility
+from bot.memory import hygiene, search
 from bot.memory.longterm import archival_item
 from bot.messages import ToolCall
-from bot.protocols import VIS_KEY
+from bot.protocols import MemoryItem
 
 
 @dataclass(frozen=True)
@@ -119,8 +119,9 @@ async def _archival_insert(ctx: ToolContext, a: dict[str, Any]) -> str:
     topic = " ".join(str(a.get("topic", "")).lower().split())[:80]
     item = archival_item(ctx.state.user, text, ts=said_at(ctx), importance=importance, topic=topic,
                          vis=ctx.vis)
-    replaced = [old for old in await ctx.memory.superseded_by(ctx.state.user, item)
-                if visibility.visible(str(old.meta.get(VIS_KEY, "")), ctx.vis)]  # never a hidden note
+    staged = [MemoryItem(**op["item"]) for op in ctx.staged
+              if op["op"] == "upsert" and op["collection"] == "archival"]
+    replaced = await ctx.memory.superseded_by(ctx.state.user, item, extra=staged)
     ctx.stage_archival(item)  # written at commit, with the notes it supersedes
     for old in replaced:
         ctx.stage_archival(old)

@@ -21,11 +21,11 @@ import re
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from bot.memory import forgetting
+from bot.memory import forgetting, visibility
 from bot.messages import Message, safe_text
 from bot.protocols import (
     INDEX_KEY,
@@ -160,6 +160,8 @@ class LongTermMemory:
         self.curve = curve or forgetting.Curve()  # archival ranking (bot.memory.forgetting)
         self.on_search = on_search  # (collection, seconds in the store) for metrics
         self._last_turn: OrderedDict[str, MemoryItem] = OrderedDict()  # user -> newest turn
+        # archival notes a step staged that the writer has not stored yet (set by the service)
+        self.pending: Callable[[str], Awaitable[list[MemoryItem]]] | None = None
 
     async def write(self, collection: Collection, items: Sequence[MemoryItem]) -> None:
         """Embed and store. Tool results get no dense vector (an empty one): they are kept
@@ -230,15 +232,22 @@ class LongTermMemory:
         replaced = await self.supersede(user, item) if topic else []
         return item.id, replaced
 
-    async def superseded_by(self, user: str, new: MemoryItem) -> list[MemoryItem]:
-        """This user's current notes on ``new``'s topic said before it, as they become once
-        ``new`` supersedes them (``valid_to``, ``superseded_by``); nothing is written."""
+    async def superseded_by(self, user: str, new: MemoryItem,
+                            extra: Sequence[MemoryItem] = ()) -> list[MemoryItem]:
+        """This user's current notes on ``new``'s topic said before it and visible where
+        ``new`` was said (a channel note never retires a DM note), as they become once ``new``
+        supersedes them (``valid_to``, ``superseded_by``); nothing is written. Notes not yet
+        stored count too: ``extra`` (this step's) and ``pending(user)`` (earlier steps' still
+        queued for the writer); the newest version of a note wins."""
         topic = new.meta.get("topic")
         if not topic:
             return []
-        old = [i for i in await self.all_items("archival", user)
+        queued = await self.pending(user) if self.pending is not None else []
+        notes = {i.id: i for i in [*await self.all_items("archival", user), *queued, *extra]}
+        view = str(new.meta.get(VIS_KEY) or visibility.DM)
+        old = [i for i in notes.values()
                if i.id != new.id and i.meta.get("topic") == topic and not i.meta.get("valid_to")
-               and i.ts <= new.ts]
+               and i.ts <= new.ts and visibility.visible(str(i.meta.get(VIS_KEY, "")), view)]
         return [replace(i, meta={**i.meta, "valid_to": new.ts, "superseded_by": new.id}) for i in old]
 
     async def supersede(self, user: str, new: MemoryItem) -> list[MemoryItem]:

@@ -27,6 +27,53 @@ async def test_a_topic_note_supersedes_the_older_one(harness: Harness) -> None:
     assert len(notes) == 2 and sum(1 for n in notes if n.meta.get("valid_to")) == 1
 
 
+async def test_a_note_not_yet_written_is_superseded_too(harness: Harness) -> None:
+    """Notes are written after the step (by the recall writer): a second note on the topic in
+    the same step, or in the next step before the writer ran, still supersedes the first."""
+    harness.fake.push(tool_calls([
+        call("archival_memory_insert", content="Alice lives in Denver.", topic="user.city", request_heartbeat=False),
+        call("archival_memory_insert", content="Alice moved to Seattle.", topic="user.city", request_heartbeat=True),
+    ]), text("ok"))
+    await harness.say("I lived in Denver, now Seattle")
+    assert "supersedes 1 older note(s) on 'user.city'" in _tool_results(harness.fake.requests[1])[-1]
+    await harness.svc.writer.flush()
+    notes = await harness.svc.memory.all_items("archival", harness.key())
+    assert sorted(n.text for n in notes if n.meta.get("valid_to")) == ["Alice lives in Denver."]
+
+
+async def test_a_queued_note_is_superseded_before_the_writer_runs(harness: Harness) -> None:
+    """The previous step's note is still in the user's write queue (archival writes fail, so
+    the step's own write is deferred to the writer, which keeps retrying): the next note on
+    the topic still supersedes it, and once written only the older one has valid_to."""
+    import asyncio
+
+    from bot.errors import StoreError
+    memory, release = harness.svc.memory, asyncio.Event()
+    write = memory.write
+
+    async def held(collection: Any, items: Any) -> None:
+        if collection == "archival" and not release.is_set():
+            raise StoreError("vector store unreachable (test)")
+        await write(collection, items)
+
+    memory.write = held  # type: ignore[method-assign]
+    try:
+        harness.fake.push(tool_call("archival_memory_insert", content="Alice works at Acme.",
+                                    topic="user.employer", request_heartbeat=False))
+        await harness.say("I work at Acme")
+        harness.fake.push(tool_call("archival_memory_insert", content="Alice works at Initech now.",
+                                    topic="user.employer", request_heartbeat=True), text("ok"))
+        await harness.say("I changed jobs, Initech now")
+        said = _tool_results(harness.fake.requests[-1])[-1]
+    finally:
+        release.set()  # the writer's next retry stores both
+    assert "supersedes 1 older note(s) on 'user.employer'" in said
+    await harness.svc.writer.flush()
+    notes = await memory.all_items("archival", harness.key())
+    assert sorted(n.text for n in notes if n.meta.get("valid_to")) == ["Alice works at Acme."]
+    assert len(notes) == 2
+
+
 async def test_a_note_is_dated_by_the_user_message(harness: Harness) -> None:
     """The note's time is the user's message's time, not the moment the tool ran."""
     harness.fake.push(tool_call("archival_memory_insert", content="Alice has a cat.", request_heartbeat=False))

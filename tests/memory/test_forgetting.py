@@ -100,3 +100,15 @@ def test_current_first_follows_a_chain_of_replacements() -> None:
     from bot.protocols import Hit
     order = forgetting.current_first([Hit(v1, 3), Hit(v2, 2), Hit(note(T0 + 9), 1.5), Hit(v3, 1)])
     assert [h.item.ts for h in order] == [T0 + 9, T0 + 2, T0 + 1, T0]
+
+
+async def test_a_channel_note_never_retires_a_dm_note(memory: LongTermMemory) -> None:
+    """Supersession follows visibility: a note said in a server's channel cannot see, so cannot
+    supersede, the person's DM note on the topic; a DM note (the person's own view) can."""
+    dm = await memory.insert_archival("u", "Alice lives in Denver.", ts=T0, topic="user.city", vis="dm")
+    _, replaced = await memory.save_note("u", "Alice lives in Oslo.", ts=T0 + DAY, topic="user.city",
+                                         vis="g:discord:1")
+    assert replaced == []
+    _, replaced = await memory.save_note("u", "Alice lives in Rome.", ts=T0 + 2 * DAY, topic="user.city")
+    assert sorted(i.text for i in replaced) == ["Alice lives in Denver.", "Alice lives in Oslo."]
+    assert dm
