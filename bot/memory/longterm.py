@@ -273,9 +273,27 @@ class LongTermMemory:
         """Carry out a durable write a step staged (see ``bot.agent.toolcontext``)."""
         collection: Collection = "archival" if op.get("collection") == "archival" else "recall"
         if op.get("op") == "upsert":
-            await self.write(collection, [MemoryItem(**op["item"])])
+            item = MemoryItem(**op["item"])
+            if collection == "archival":
+                item = await self._not_older(item)
+            await self.write(collection, [item])
         elif op.get("op") == "delete":
             await self.store.delete(collection, str(op["user"]), [str(i) for i in op["ids"]])
+
+    async def _not_older(self, item: MemoryItem) -> MemoryItem:
+        """A staged note as it may be written over the stored one: ops are applied at commit
+        and replayed later by the writer, so an earlier step's copy can arrive after a later
+        step's change. Supersession and use counts only move forward, so keep the stored ones."""
+        stored = await self.store.get("archival", item.user, [item.id])
+        if not stored:
+            return item
+        have, meta = stored[0].meta, dict(item.meta)
+        if have.get("valid_to") and not meta.get("valid_to"):
+            meta["valid_to"], meta["superseded_by"] = have["valid_to"], have.get("superseded_by")
+        for key in ("uses", "last_used"):
+            if isinstance(have.get(key), (int, float)) and have[key] > (meta.get(key) or 0):
+                meta[key] = have[key]
+        return replace(item, meta=meta)
 
     async def search(
         self,

@@ -112,3 +112,18 @@ async def test_a_channel_note_never_retires_a_dm_note(memory: LongTermMemory) ->
     _, replaced = await memory.save_note("u", "Alice lives in Rome.", ts=T0 + 2 * DAY, topic="user.city")
     assert sorted(i.text for i in replaced) == ["Alice lives in Denver.", "Alice lives in Oslo."]
     assert dm
+
+
+async def test_a_replayed_older_copy_does_not_undo_supersession(memory: LongTermMemory) -> None:
+    """The writer replays an earlier step's staged note after a later step superseded it (and
+    the note was shown twice): valid_to and the use count stay; the text may still change."""
+    from dataclasses import asdict
+
+    from bot.memory.longterm import archival_item
+    note = archival_item("u", "Alice lives in Denver.", ts=T0, topic="user.city")
+    newer = {**note.meta, "valid_to": T0 + DAY, "superseded_by": "x", "uses": 2, "last_used": T0 + DAY}
+    await memory.apply({"op": "upsert", "collection": "archival", "item": asdict(note) | {"meta": newer}})
+    await memory.apply({"op": "upsert", "collection": "archival", "item": asdict(note)})  # the replay
+    [got] = await memory.store.get("archival", "u", [note.id])
+    assert got.meta["valid_to"] == T0 + DAY and got.meta["superseded_by"] == "x"
+    assert got.meta["uses"] == 2 and got.meta["last_used"] == T0 + DAY and got.text == note.text
