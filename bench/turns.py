@@ -120,9 +120,10 @@ async def recall_lag(svc: Service, stop: asyncio.Event, out: list[float], every_
     while not stop.is_set():
         oldest = None
         for user in await svc.redis.recall_dirty_users():
-            head = await svc.redis.recall_batch(user, 1)
+            _, head = await svc.redis.recall_batch(user, 1)
             if head:
-                ts = float(json.loads(head[0])["ts"])
+                d = json.loads(head[0])  # a recall item, or a staged write {"op", "item"}
+                ts = float(d.get("ts") or d.get("item", {}).get("ts") or time.time())
                 oldest = ts if oldest is None else min(oldest, ts)
         out.append(0.0 if oldest is None else max(time.time() - oldest, 0.0))
         try:
