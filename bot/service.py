@@ -74,7 +74,7 @@ class Service:
         self.memory = LongTermMemory(store, embedder, on_search=self._observe_search, curve=Curve(
             settings.forget_use_weight, settings.forget_importance_weight, settings.forget_decay_weight,
             settings.forget_half_life_days))
-        self.memory.pending = redis.queued_notes  # a new note supersedes queued ones too
+        self.memory.pending = redis.queued_writes  # a new note supersedes queued ones too
         self.knowledge = KnowledgeBase(store, embedder, locker=redis,
                                        max_bytes=settings.knowledge_max_bytes,
                                        chunk_chars=settings.knowledge_chunk_chars,

@@ -19,9 +19,8 @@ from bot.errors import KnowledgeError, ToolError
 from bot.knowledge import render as knowledge_render
 from bot.knowledge.scopes import scopes_of
 from bot.memory import hygiene, search
-from bot.memory.longterm import archival_item
+from bot.memory.longterm import archival_item, staged_notes
 from bot.messages import ToolCall
-from bot.protocols import MemoryItem
 
 
 @dataclass(frozen=True)
@@ -119,9 +118,7 @@ async def _archival_insert(ctx: ToolContext, a: dict[str, Any]) -> str:
     topic = " ".join(str(a.get("topic", "")).lower().split())[:80]
     item = archival_item(ctx.state.user, text, ts=said_at(ctx), importance=importance, topic=topic,
                          vis=ctx.vis)
-    staged = [MemoryItem(**op["item"]) for op in ctx.staged
-              if op["op"] == "upsert" and op["collection"] == "archival"]
-    replaced = await ctx.memory.superseded_by(ctx.state.user, item, extra=staged)
+    replaced = await ctx.memory.superseded_by(ctx.state.user, item, extra=staged_notes(ctx.staged))
     ctx.stage_archival(item)  # written at commit, with the notes it supersedes
     for old in replaced:
         ctx.stage_archival(old)

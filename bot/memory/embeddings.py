@@ -289,8 +289,6 @@ class FastEmbedEmbedder:
             except OSError:  # made meanwhile by another process: use theirs
                 if not (dst / rel).is_file():
                     raise
-        except EmbeddingError:
-            raise
         except Exception as exc:
             raise EmbeddingError(f"could not quantize {src} to int8 in {dst}: {exc}") from exc
         finally:

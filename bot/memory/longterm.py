@@ -21,7 +21,7 @@ import re
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -134,6 +134,12 @@ def embed_text(item: MemoryItem, before: MemoryItem | None = None) -> str:
     return text[:2000]
 
 
+def staged_notes(ops: Iterable[dict[str, Any]]) -> list[MemoryItem]:
+    """The archival notes that staged writes (``bot.agent.toolcontext``, ``apply``) upsert."""
+    return [MemoryItem(**op["item"]) for op in ops
+            if op.get("op") == "upsert" and op.get("collection") == "archival"]
+
+
 def fuse(rankings: Sequence[Sequence[Hit]], weights: Sequence[float], k: int = RRF_K) -> list[Hit]:
     """Weighted reciprocal-rank fusion; ties keep the order of the first ranking they are in."""
     score: dict[str, float] = {}
@@ -160,8 +166,8 @@ class LongTermMemory:
         self.curve = curve or forgetting.Curve()  # archival ranking (bot.memory.forgetting)
         self.on_search = on_search  # (collection, seconds in the store) for metrics
         self._last_turn: OrderedDict[str, MemoryItem] = OrderedDict()  # user -> newest turn
-        # archival notes a step staged that the writer has not stored yet (set by the service)
-        self.pending: Callable[[str], Awaitable[list[MemoryItem]]] | None = None
+        # a user's staged writes the recall writer has not carried out yet (set by the service)
+        self.pending: Callable[[str], Awaitable[list[dict[str, Any]]]] | None = None
 
     async def write(self, collection: Collection, items: Sequence[MemoryItem]) -> None:
         """Embed and store. Tool results get no dense vector (an empty one): they are kept
@@ -242,7 +248,7 @@ class LongTermMemory:
         topic = new.meta.get("topic")
         if not topic:
             return []
-        queued = await self.pending(user) if self.pending is not None else []
+        queued = staged_notes(await self.pending(user)) if self.pending is not None else []
         notes = {i.id: i for i in [*await self.all_items("archival", user), *queued, *extra]}
         view = str(new.meta.get(VIS_KEY) or visibility.DM)
         old = [i for i in notes.values()

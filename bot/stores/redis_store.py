@@ -21,7 +21,6 @@ from redis.exceptions import RedisError
 
 from bot.errors import StoreError
 from bot.keys import Keys
-from bot.protocols import MemoryItem
 
 # Commit one step: only while we still own the lock. Pops the journaled event (when it is
 # still the head), stores state, queues replies and recall items.
@@ -371,15 +370,11 @@ class RedisStore:
         flags = await self._do(self._r.smismember(self.keys.forgotten(user), list(ids)))
         return {i for i, f in zip(ids, flags, strict=True) if f}
 
-    async def queued_notes(self, user: str) -> list[MemoryItem]:
-        """Archival notes staged by this user's committed steps that the writer has not
-        stored yet (queued upserts, oldest first)."""
-        out = []
-        for raw in await self._do(self._r.lrange(self.keys.recall_queue(user), 0, -1)):
-            d = json.loads(raw)
-            if d.get("op") == "upsert" and d.get("collection") == "archival":
-                out.append(MemoryItem(**d["item"]))
-        return out
+    async def queued_writes(self, user: str) -> list[dict[str, Any]]:
+        """The staged writes (``{"op": ...}``) of this user's committed steps that the writer
+        has not carried out yet, oldest first; queued recall items are left out."""
+        raws = await self._do(self._r.lrange(self.keys.recall_queue(user), 0, -1))
+        return [d for d in map(json.loads, raws) if "op" in d]
 
     async def recall_pending(self, user: str) -> int:
         return int(await self._do(self._r.llen(self.keys.recall_queue(user))))
